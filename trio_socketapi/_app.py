@@ -1,0 +1,163 @@
+"""``SocketAPI``: the application object users decorate, include routers into, and serve."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ParamSpec, TypeVar
+
+import trio
+
+from ._connection import Connection
+from ._forward import forward_publish
+from ._handlers import ActionHandler, ChannelHandler
+from ._hub import Hub
+from ._protocol import to_json
+from ._registry import Registry
+from ._router import Router
+from ._server import serve
+from ._settings import Settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+logger = logging.getLogger("trio_socketapi")
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+class SocketAPI:
+    """A WebSocket API of actions and channels, served over one multiplexed connection.
+
+    ``host`` and ``port`` are where ``run``/``serve`` listen by default and where a process that
+    serves nothing forwards its broadcasts. ``broadcast_allowed_hosts`` (loopback by default, or
+    ``("*",)`` for any) and the optional ``broadcast_token`` decide who may publish from outside.
+    """
+
+    def __init__(
+        self,
+        host: str = "localhost",
+        port: int = 8000,
+        broadcast_allowed_hosts: Sequence[str] = LOOPBACK_HOSTS,
+        *,
+        broadcast_token: str | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.broadcast_allowed_hosts = tuple(broadcast_allowed_hosts)
+        self.broadcast_token = broadcast_token
+        self.settings = settings or Settings()
+        self.registry = Registry()
+        self.hub = Hub()
+        self.publish_policy = _PublishPolicy(self)
+        self.hub_users = 0
+        """How many servers (or test servers) in this process deliver this app's broadcasts."""
+
+    @property
+    def is_serving(self) -> bool:
+        """Whether a server of this app runs in this process (broadcasts are delivered here)."""
+        return self.hub_users > 0
+
+    def channel(
+        self, name: str, *, default_response: bool = False
+    ) -> Callable[[Callable[P, Awaitable[R]]], ChannelHandler[P, R]]:
+        """Declare a channel; awaiting the decorated function broadcasts its result.
+
+        ``default_response`` (``False`` here, ``True`` on ``Router.channel``, as in socketapi)
+        sends the function's result to a client right after its ``subscribed``.
+        Raises ``ValueError`` if a channel of that name exists.
+        """
+
+        def decorate(func: Callable[P, Awaitable[R]]) -> ChannelHandler[P, R]:
+            handler = ChannelHandler(func, name, default_response)
+            self.registry.add_channel(handler)
+            handler.bind(self)
+            return handler
+
+        return decorate
+
+    def action(self, name: str) -> Callable[[Callable[P, Awaitable[R]]], ActionHandler[P, R]]:
+        """Declare an action (request/response). Raises ``ValueError`` if the name exists."""
+
+        def decorate(func: Callable[P, Awaitable[R]]) -> ActionHandler[P, R]:
+            handler = ActionHandler(func, name)
+            self.registry.add_action(handler)
+            return handler
+
+        return decorate
+
+    def include_router(self, router: Router) -> None:
+        """Serve a router's channels and actions under their plain names.
+
+        Raises ``ValueError``, including nothing, if a name is already taken by another handler.
+        """
+        self.registry.merge(router.registry)
+        for handler in router.registry.channels.values():
+            handler.bind(self)
+
+    async def serve(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Serve until cancelled: ``port = await nursery.start(app.serve, "127.0.0.1", 0)``.
+
+        ``host``/``port`` default to the app's. Reports the bound port to ``nursery.start``.
+        Raises ``OSError`` if the address cannot be bound. On cancellation every client gets
+        close code 1001; the call returns once all connections are closed (at most
+        ``settings.shutdown_timeout`` later).
+        """
+        await serve(
+            self,
+            self.host if host is None else host,
+            self.port if port is None else port,
+            self.settings,
+            task_status=task_status,
+        )
+
+    def run(self, host: str | None = None, port: int | None = None) -> None:
+        """Serve in a new trio loop until Ctrl-C or SIGTERM, then shut down cleanly."""
+        if not logging.getLogger().handlers:
+            logging.basicConfig(level=logging.INFO, format="%(message)s")
+        trio.run(self._serve_until_signal, host, port)
+
+    async def _serve_until_signal(self, host: str | None, port: int | None) -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.serve, host, port)
+                async for signum in signals:
+                    logger.info("%s received, shutting down", signal.Signals(signum).name)
+                    nursery.cancel_scope.cancel()
+                    break
+
+    def publish_local(
+        self, handler: ChannelHandler[Any, Any], key: dict[str, Any], result: Any
+    ) -> int:
+        """Deliver a channel result to this process's subscribers; return how many got it."""
+        data_json = None if result is None else to_json(result)
+        return self.hub.publish(handler.name, key, len(handler.signature.key_params), data_json)
+
+    async def forward_publish(
+        self, handler: ChannelHandler[Any, Any], arguments: dict[str, Any]
+    ) -> None:
+        """Send a broadcast to this app's server at ``host``:``port`` (no server in process)."""
+        await forward_publish(self.host, self.port, handler.name, arguments, self.broadcast_token)
+
+
+class _PublishPolicy:
+    def __init__(self, app: SocketAPI) -> None:
+        self._app = app
+
+    def allows(self, connection: Connection, token: object) -> bool:
+        app = self._app
+        hosts = app.broadcast_allowed_hosts
+        if "*" not in hosts and (connection.remote is None or connection.remote[0] not in hosts):
+            return False
+        if app.broadcast_token is not None:
+            return isinstance(token, str) and hmac.compare_digest(token, app.broadcast_token)
+        return True

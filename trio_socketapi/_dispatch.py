@@ -1,0 +1,140 @@
+"""What each inbound message type does: run the handler, change subscriptions, reply.
+
+The dispatcher knows the registry and the hub, and talks to a connection only through the small
+``Peer`` interface (``send`` a frame, its ``Connection``), so it never touches the socket.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ._connection import Connection
+from ._frames import text_frame
+from ._hub import Hub, Subscriber
+from ._protocol import (
+    Inbound,
+    action_not_found,
+    channel_not_found,
+    encode_action_result,
+    encode_data,
+    encode_error,
+    encode_reply,
+    to_json,
+)
+from ._signature import InvalidParameters
+
+if TYPE_CHECKING:
+    from ._registry import Registry
+
+logger = logging.getLogger("trio_socketapi")
+
+PUBLISH_NOT_ALLOWED = "Publishing is not allowed from this address."
+
+
+class Peer(Subscriber, Protocol):
+    """The connection side the dispatcher replies to."""
+
+    connection: Connection
+
+    async def send(self, frame: bytes) -> None:
+        """Queue a reply frame, waiting for room in the outbox (backpressure)."""
+
+
+class PublishPolicy(Protocol):
+    """Decides whether a ``publish`` message may be accepted from a peer."""
+
+    def allows(self, connection: Connection, token: object) -> bool:
+        """Whether ``connection`` (presenting ``token``) may publish."""
+
+
+class Dispatcher:
+    """Handles well-formed inbound messages for every connection of one server."""
+
+    def __init__(self, registry: Registry, hub: Hub, publish_policy: PublishPolicy) -> None:
+        self._registry = registry
+        self._hub = hub
+        self._publish_policy = publish_policy
+
+    async def handle(self, peer: Peer, inbound: Inbound) -> None:
+        """Answer one message. Handler errors become error frames; nothing here closes the peer."""
+        reply: bytes | None
+        try:
+            if inbound.type == "action":
+                reply = await self._action(peer, inbound)
+            elif inbound.type == "subscribe":
+                reply = await self._subscribe(peer, inbound)
+            elif inbound.type == "unsubscribe":
+                reply = self._unsubscribe(peer, inbound)
+            else:
+                reply = await self._publish(peer, inbound)
+        except InvalidParameters as exc:
+            reply = encode_error(
+                str(exc), id=inbound.id, channel=inbound.channel, errors=exc.errors
+            )
+        except Exception as exc:
+            reply = encode_error(_describe(exc), id=inbound.id, channel=inbound.channel)
+        if reply is not None:
+            await peer.send(text_frame(reply))
+
+    async def _action(self, peer: Peer, inbound: Inbound) -> bytes:
+        handler = _lookup(self._registry.actions, inbound.channel)
+        if handler is None:
+            return encode_error(
+                action_not_found(inbound.channel), id=inbound.id, channel=inbound.channel
+            )
+        result = await handler.signature.call(inbound.data, peer.connection)
+        return encode_action_result(inbound.channel, result, id=inbound.id)
+
+    async def _subscribe(self, peer: Peer, inbound: Inbound) -> bytes | None:
+        handler = _lookup(self._registry.channels, inbound.channel)
+        if handler is None:
+            return encode_error(
+                channel_not_found(inbound.channel), id=inbound.id, channel=inbound.channel
+            )
+        signature = handler.subscribe_signature
+        kwargs = await signature.resolve(inbound.data, peer.connection)
+        result = await handler.func(**kwargs)
+        params = {name: kwargs[name] for name in signature.key_params}
+        default_frame = None
+        if handler.default_response:
+            data_json = None if result is None else to_json(result)
+            params_json = to_json(params) if params else None
+            default_frame = encode_data(to_json(handler.name), data_json, params_json)
+        # Registering and queueing "subscribed" happen with no checkpoint between them, so every
+        # broadcast the client sees after "subscribed" reaches it.
+        self._hub.subscribe(peer, handler.name, params)
+        await peer.send(text_frame(encode_reply("subscribed", inbound.channel, id=inbound.id)))
+        return default_frame
+
+    def _unsubscribe(self, peer: Peer, inbound: Inbound) -> bytes:
+        handler = _lookup(self._registry.channels, inbound.channel)
+        if handler is not None:
+            params = None
+            if inbound.data and handler.subscribe_signature.key_params:
+                fields = handler.subscribe_signature.validate_fields(inbound.data)
+                params = {n: fields[n] for n in handler.subscribe_signature.key_params}
+            self._hub.unsubscribe(peer, handler.name, params)
+        return encode_reply("unsubscribed", inbound.channel, id=inbound.id)
+
+    async def _publish(self, peer: Peer, inbound: Inbound) -> bytes:
+        if not self._publish_policy.allows(peer.connection, inbound.token):
+            logger.warning("refused publish to %r from %s", inbound.channel, peer.connection.remote)
+            return encode_error(PUBLISH_NOT_ALLOWED, id=inbound.id, channel=inbound.channel)
+        handler = _lookup(self._registry.channels, inbound.channel)
+        if handler is None:
+            return encode_error(
+                channel_not_found(inbound.channel), id=inbound.id, channel=inbound.channel
+            )
+        kwargs = handler.signature.validate_fields(inbound.data or {})
+        await handler(**kwargs)
+        return encode_reply("published", inbound.channel, id=inbound.id)
+
+
+def _lookup(table: dict[str, Any], name: object) -> Any:
+    return table.get(name) if isinstance(name, str) else None
+
+
+def _describe(exc: Exception) -> str:
+    """``str(exc)`` as socketapi sends it, made safe to encode as UTF-8 JSON."""
+    return str(exc).encode("utf-8", "replace").decode("utf-8")

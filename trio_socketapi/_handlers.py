@@ -1,0 +1,79 @@
+"""The objects the decorators return: ``ChannelHandler`` and ``ActionHandler``.
+
+Both keep the decorated function's signature for type checkers (``ParamSpec``) and compile it
+once, here. A ``ChannelHandler`` is also the broadcast: awaiting it runs the function and hands
+the result to every app the handler is registered with.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Generic, ParamSpec, TypeVar
+
+from ._signature import CompiledSignature, compile_signature
+
+if TYPE_CHECKING:
+    from ._app import SocketAPI
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class ActionHandler(Generic[P, R]):
+    """A request/response handler; calling it calls the function directly."""
+
+    def __init__(self, func: Callable[P, Awaitable[R]], name: str) -> None:
+        self.func = func
+        self.name = name
+        self.signature: CompiledSignature = compile_signature(func)
+        functools.update_wrapper(self, func)
+
+    async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Call the action's function as plain Python (no validation, nothing sent)."""
+        return await self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<action {self.name!r} -> {self.signature.func_name}>"
+
+
+class ChannelHandler(Generic[P, R]):
+    """A publish/subscribe channel; awaiting it broadcasts the function's result."""
+
+    def __init__(self, func: Callable[P, Awaitable[R]], name: str, default_response: bool) -> None:
+        self.func = func
+        self.name = name
+        self.default_response = default_response
+        self.signature: CompiledSignature = compile_signature(func)
+        self.subscribe_signature: CompiledSignature = compile_signature(func, keys_only=True)
+        self._python_signature = inspect.signature(func)
+        self._apps: list[SocketAPI] = []
+        functools.update_wrapper(self, func)
+
+    async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the channel function once and send its result to the subscribers.
+
+        Key (``RequiredOnSubscribe``) arguments the call names scope the delivery to the
+        subscribers with equal (validated) values. In a process that serves no app this handler
+        belongs to, the call is forwarded to the app's server (see ``SocketAPI``).
+        """
+        arguments = self._python_signature.bind_partial(*args, **kwargs).arguments
+        for app in self._apps:
+            if not app.is_serving:
+                await app.forward_publish(self, arguments)
+                # The server ran the function; this process has no result of its own.
+                return None  # type: ignore[return-value]
+        key = self.signature.validate_key(arguments) if self.signature.key_params else {}
+        result = await self.func(*args, **kwargs)
+        for app in self._apps:
+            app.publish_local(self, key, result)
+        return result
+
+    def bind(self, app: SocketAPI) -> None:
+        """Deliver this channel's broadcasts to ``app``'s subscribers too."""
+        if app not in self._apps:
+            self._apps.append(app)
+
+    def __repr__(self) -> str:
+        return f"<channel {self.name!r} -> {self.signature.func_name}>"

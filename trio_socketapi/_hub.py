@@ -1,0 +1,128 @@
+"""Who is subscribed to what, and the fan-out of one broadcast to them.
+
+Subscriptions are grouped by channel, then by subscription key (the JSON of the
+``RequiredOnSubscribe`` values), so a broadcast that names the whole key finds its subscribers with
+one dict lookup. A broadcast serialises its data once and encodes one frame per key group; each
+subscriber gets the same bytes through ``deliver``, which never blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import attrs
+
+from ._frames import text_frame
+from ._protocol import encode_data, to_json
+
+
+class Subscriber(Protocol):
+    """What the hub needs of a connection: a way to hand it a frame without waiting."""
+
+    def deliver(self, frame: bytes) -> None:
+        """Queue ``frame`` for sending; a full queue closes the subscriber, never blocks."""
+
+
+@attrs.define(eq=False)
+class _KeyGroup:
+    params: Mapping[str, Any]
+    params_json: bytes | None
+    subscribers: dict[Subscriber, None] = attrs.field(factory=dict)
+
+
+def key_of(params: Mapping[str, Any]) -> bytes:
+    """The identity of a subscription key: its JSON (hashable whatever the value types)."""
+    return to_json(params) if params else b""
+
+
+class Hub:
+    """The subscription index of one app, shared by every connection it serves."""
+
+    def __init__(self) -> None:
+        self._channels: dict[str, dict[bytes, _KeyGroup]] = {}
+        self._by_subscriber: dict[Subscriber, set[tuple[str, bytes]]] = {}
+
+    def subscribe(self, subscriber: Subscriber, channel: str, params: Mapping[str, Any]) -> None:
+        """Add one subscription; subscribing twice with the same key is one subscription."""
+        key = key_of(params)
+        groups = self._channels.setdefault(channel, {})
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _KeyGroup(dict(params), key or None)
+        group.subscribers[subscriber] = None
+        self._by_subscriber.setdefault(subscriber, set()).add((channel, key))
+
+    def unsubscribe(
+        self, subscriber: Subscriber, channel: str, params: Mapping[str, Any] | None
+    ) -> None:
+        """Remove the subscription with key ``params``, or every one of ``channel`` if ``None``."""
+        held = self._by_subscriber.get(subscriber)
+        if not held:
+            return
+        if params is None:
+            keys = [key for name, key in held if name == channel]
+        else:
+            keys = [key_of(params)]
+        for key in keys:
+            self._discard(subscriber, channel, key)
+            held.discard((channel, key))
+        if not held:
+            del self._by_subscriber[subscriber]
+
+    def remove(self, subscriber: Subscriber) -> None:
+        """Forget every subscription of a closed connection."""
+        for channel, key in self._by_subscriber.pop(subscriber, ()):
+            self._discard(subscriber, channel, key)
+
+    def subscription_count(self, subscriber: Subscriber) -> int:
+        """How many subscriptions ``subscriber`` holds."""
+        return len(self._by_subscriber.get(subscriber, ()))
+
+    def subscriber_count(self, channel: str) -> int:
+        """How many subscriptions ``channel`` has, over all keys."""
+        return sum(len(g.subscribers) for g in self._channels.get(channel, {}).values())
+
+    def publish(
+        self,
+        channel: str,
+        key: Mapping[str, Any],
+        key_size: int,
+        data_json: bytes | None,
+    ) -> int:
+        """Deliver one data frame to the channel's subscribers matching ``key``; return how many.
+
+        ``key`` holds the key parameters the broadcast named (``key_size`` is how many the channel
+        has): all of them selects one key group, fewer select every group that agrees on them.
+        """
+        groups = self._channels.get(channel)
+        if not groups:
+            return 0
+        if len(key) == key_size:
+            group = groups.get(key_of(key))
+            targets = [group] if group is not None else []
+        else:
+            targets = [
+                g for g in groups.values() if all(g.params.get(k) == v for k, v in key.items())
+            ]
+        channel_json = to_json(channel)
+        delivered = 0
+        for group in targets:
+            frame = text_frame(encode_data(channel_json, data_json, group.params_json))
+            # deliver() may close a slow subscriber, which unsubscribes it: iterate over a copy.
+            subscribers = list(group.subscribers)
+            for subscriber in subscribers:
+                subscriber.deliver(frame)
+            delivered += len(subscribers)
+        return delivered
+
+    def _discard(self, subscriber: Subscriber, channel: str, key: bytes) -> None:
+        groups = self._channels.get(channel)
+        if groups is None or key not in groups:
+            return
+        group = groups[key]
+        group.subscribers.pop(subscriber, None)
+        if not group.subscribers:
+            del groups[key]
+            if not groups:
+                del self._channels[channel]

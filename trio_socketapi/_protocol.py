@@ -1,0 +1,189 @@
+"""The wire protocol (PROTOCOL.md) as pure functions: no trio, no I/O.
+
+Inbound: ``parse_inbound`` turns one WebSocket message into an ``Inbound`` or raises
+``ProtocolError`` carrying the exact error frame PROTOCOL.md prescribes, checked in its order.
+Outbound: ``encode_*`` build the JSON bytes of every frame the server sends. Close codes live in
+``CloseCode`` with their reasons in one table.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any, Final
+
+import attrs
+import pydantic_core
+
+MessageId = str | int
+
+
+class CloseCode(enum.IntEnum):
+    """The close codes this server sends, and why."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    TRY_AGAIN_LATER = 1013
+
+
+CLOSE_REASONS: Final[Mapping[CloseCode, str]] = {
+    CloseCode.NORMAL: "Closing.",
+    CloseCode.GOING_AWAY: "Server shutting down.",
+    CloseCode.PROTOCOL_ERROR: "Protocol error.",
+    CloseCode.POLICY_VIOLATION: "Policy violation.",
+    CloseCode.MESSAGE_TOO_BIG: "Message too big.",
+    CloseCode.INTERNAL_ERROR: "Internal error.",
+    CloseCode.TRY_AGAIN_LATER: "Slow consumer: outbound queue full.",
+}
+
+INVALID_JSON: Final = "Invalid JSON."
+NOT_AN_OBJECT: Final = "Message must be a JSON object."
+TYPE_REQUIRED: Final = "Message type is required."
+CHANNEL_REQUIRED: Final = "Channel is required."
+INVALID_ID: Final = "Message id must be a string or an integer."
+
+KNOWN_TYPES: Final = frozenset({"action", "subscribe", "unsubscribe", "publish"})
+
+
+def unknown_type(message_type: object) -> str:
+    """The error message for a ``type`` the server does not know."""
+    return f"Unknown message type: {message_type}."
+
+
+def action_not_found(channel: object) -> str:
+    """The error message for an action name no handler is registered under."""
+    return f"Action '{channel}' not found."
+
+
+def channel_not_found(channel: object) -> str:
+    """The error message for a channel name no handler is registered under."""
+    return f"Channel '{channel}' not found."
+
+
+@attrs.frozen
+class Inbound:
+    """One well-formed inbound message.
+
+    ``channel`` is whatever the client sent (truthy, usually a str); ``data`` is the raw ``data``
+    value (``None`` when absent); ``id`` is the request id or ``None``.
+    """
+
+    type: str
+    channel: Any
+    data: object
+    id: MessageId | None
+    token: object = None
+
+
+class ProtocolError(Exception):
+    """An inbound message PROTOCOL.md answers with an error frame; the connection stays open."""
+
+    def __init__(self, message: str, *, id: MessageId | None = None, channel: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.id = id
+        self.channel = channel
+
+    def encode(self) -> bytes:
+        """The error frame answering the message."""
+        return encode_error(self.message, id=self.id, channel=self.channel)
+
+
+def parse_inbound(raw: str | bytes) -> Inbound:
+    """Parse one WebSocket message, applying PROTOCOL.md's checks in order."""
+    try:
+        message = pydantic_core.from_json(raw)
+    except ValueError:
+        raise ProtocolError(INVALID_JSON) from None
+    if not isinstance(message, dict):
+        raise ProtocolError(NOT_AN_OBJECT)
+    message_id = message.get("id")
+    if message_id is not None and (
+        isinstance(message_id, bool) or not isinstance(message_id, str | int)
+    ):
+        raise ProtocolError(INVALID_ID)
+    channel = message.get("channel")
+    named_channel = channel if channel else None
+    message_type = message.get("type")
+    if not message_type:
+        raise ProtocolError(TYPE_REQUIRED, id=message_id, channel=named_channel)
+    if not channel:
+        raise ProtocolError(CHANNEL_REQUIRED, id=message_id)
+    if not isinstance(message_type, str) or message_type not in KNOWN_TYPES:
+        raise ProtocolError(unknown_type(message_type), id=message_id, channel=channel)
+    return Inbound(
+        type=message_type,
+        channel=channel,
+        data=message.get("data"),
+        id=message_id,
+        token=message.get("token"),
+    )
+
+
+def to_json(value: Any) -> bytes:
+    """Serialise ``value`` (pydantic models, datetimes, UUIDs … included) to JSON bytes.
+
+    ``NaN`` and infinities become ``null``: the output is always valid JSON.
+    Raises ``pydantic_core.PydanticSerializationError`` for values pydantic cannot serialise.
+    """
+    return pydantic_core.to_json(value, inf_nan_mode="null")
+
+
+def encode_error(
+    message: str,
+    *,
+    id: MessageId | None = None,
+    channel: Any = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> bytes:
+    """An error frame. Without an ``id`` it keeps socketapi's exact ``{type, message}`` shape."""
+    frame: dict[str, Any] = {"type": "error", "message": message}
+    if id is not None:
+        frame["id"] = id
+        if channel is not None:
+            frame["channel"] = channel
+        if errors is not None:
+            frame["errors"] = errors
+    return to_json(frame)
+
+
+def encode_reply(
+    reply_type: str,
+    channel: Any,
+    *,
+    id: MessageId | None = None,
+) -> bytes:
+    """A ``subscribed``, ``unsubscribed`` or ``published`` frame."""
+    frame: dict[str, Any] = {"type": reply_type, "channel": channel}
+    if id is not None:
+        frame["id"] = id
+    return to_json(frame)
+
+
+def encode_action_result(channel: Any, result: Any, *, id: MessageId | None = None) -> bytes:
+    """A completed action's reply; ``None`` results carry no ``data`` key."""
+    frame: dict[str, Any] = {"type": "action", "channel": channel, "status": "completed"}
+    if result is not None:
+        frame["data"] = result
+    if id is not None:
+        frame["id"] = id
+    return to_json(frame)
+
+
+def encode_data(channel_json: bytes, data_json: bytes | None, params_json: bytes | None) -> bytes:
+    """A ``data`` frame from already-serialised parts (so a broadcast serialises them once).
+
+    ``channel_json`` is the JSON of the channel name; ``data_json`` ``None`` omits ``data``;
+    ``params_json`` (the subscription key) ``None`` omits ``params``.
+    """
+    parts = [b'{"type":"data","channel":', channel_json]
+    if data_json is not None:
+        parts += (b',"data":', data_json)
+    if params_json is not None:
+        parts += (b',"params":', params_json)
+    parts.append(b"}")
+    return b"".join(parts)

@@ -1,0 +1,43 @@
+"""The dispatch registry: channel and action names to their handlers, one name one handler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._handlers import ActionHandler, ChannelHandler
+
+
+class Registry:
+    """Handlers by name. Channels and actions are separate namespaces, as on the wire."""
+
+    def __init__(self) -> None:
+        self.channels: dict[str, ChannelHandler[Any, Any]] = {}
+        self.actions: dict[str, ActionHandler[Any, Any]] = {}
+
+    def add_channel(self, handler: ChannelHandler[Any, Any]) -> None:
+        """Register a channel; raises ``ValueError`` if the name is taken by another handler."""
+        _claim(self.channels, "channel", handler)
+
+    def add_action(self, handler: ActionHandler[Any, Any]) -> None:
+        """Register an action; raises ``ValueError`` if the name is taken by another handler."""
+        _claim(self.actions, "action", handler)
+
+    def merge(self, other: Registry) -> None:
+        """Add every handler of ``other``; nothing is added if any name clashes."""
+        for kind, mine, theirs in (
+            ("channel", self.channels, other.channels),
+            ("action", self.actions, other.actions),
+        ):
+            for name, handler in theirs.items():
+                existing = mine.get(name)
+                if existing is not None and existing is not handler:
+                    raise ValueError(f"{kind} {name!r} is already registered by {existing!r}")
+        self.channels.update(other.channels)
+        self.actions.update(other.actions)
+
+
+def _claim(table: dict[str, Any], kind: str, handler: Any) -> None:
+    existing = table.get(handler.name)
+    if existing is not None and existing is not handler:
+        raise ValueError(f"{kind} {handler.name!r} is already registered by {existing!r}")
+    table[handler.name] = handler

@@ -1,0 +1,162 @@
+"""Accepting connections: listeners, the opening handshake, and shutdown with code 1001.
+
+Each connection runs in its own task under a cancel scope that outside cancellation does not
+reach: when ``serve`` is cancelled, ``Server.shutdown`` first asks every session to close with
+1001 (so clients get a real closing handshake, concurrently), waits at most
+``shutdown_timeout``, and only then cancels whatever is left.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+from trio_websocket import Endpoint, wrap_server_stream
+
+from ._connection import Connection
+from ._dispatch import Dispatcher
+from ._protocol import CLOSE_REASONS, CloseCode
+from ._session import Session
+from ._settings import Settings
+
+if TYPE_CHECKING:
+    from ._app import SocketAPI
+
+logger = logging.getLogger("trio_socketapi")
+
+
+class Server:
+    """The connections of one running server of an app."""
+
+    def __init__(self, app: SocketAPI, settings: Settings) -> None:
+        self.settings = settings
+        self._app = app
+        self._dispatcher = Dispatcher(app.registry, app.hub, app.publish_policy)
+        self._connections: dict[trio.CancelScope, Session | None] = {}
+        self._drained = trio.Event()
+        self._shutting_down = False
+
+    async def handle_stream(
+        self, stream: trio.abc.Stream, *, remote: tuple[str, int] | None = None
+    ) -> None:
+        """Serve one transport stream (TCP, TLS or in-memory) from handshake to close."""
+        with trio.CancelScope(shield=True) as scope:
+            self._connections[scope] = None
+            try:
+                await self._serve_stream(stream, scope, remote)
+            except Exception:
+                logger.exception("connection failed")
+            finally:
+                del self._connections[scope]
+                if not self._connections:
+                    self._drained.set()
+                await trio.aclose_forcefully(stream)
+
+    async def shutdown(self) -> None:
+        """Close every connection with 1001, waiting at most ``shutdown_timeout`` for them."""
+        self._shutting_down = True
+        for scope, session in list(self._connections.items()):
+            if session is None:
+                scope.cancel()
+            else:
+                session.close(CloseCode.GOING_AWAY)
+        if self._connections:
+            self._drained = trio.Event()
+            with trio.move_on_after(self.settings.shutdown_timeout):
+                await self._drained.wait()
+        for scope in list(self._connections):
+            scope.cancel()
+
+    async def _serve_stream(
+        self,
+        stream: trio.abc.Stream,
+        scope: trio.CancelScope,
+        remote: tuple[str, int] | None,
+    ) -> None:
+        settings = self.settings
+        async with trio.open_nursery() as nursery:
+            request = None
+            with trio.move_on_after(settings.handshake_timeout):
+                request = await wrap_server_stream(
+                    nursery,
+                    stream,
+                    message_queue_size=1,
+                    max_message_size=settings.max_message_size,
+                    receive_buffer_size=settings.receive_buffer_size,
+                )
+            if request is None or self._shutting_down:
+                nursery.cancel_scope.cancel()
+                return
+            ws = await request.accept()
+            peer = remote or _address_of(request.remote)
+            connection = Connection.from_handshake(request.path, request.headers, peer)
+            session = Session(ws, connection, self._dispatcher, self._app.hub, settings)
+            self._connections[scope] = session
+            logger.info("connection open: %s %s", _peer_text(peer), connection.path)
+            try:
+                await session.run()
+            except Exception:
+                logger.exception("internal error on connection %s", _peer_text(peer))
+                with trio.move_on_after(settings.close_timeout):
+                    code = CloseCode.INTERNAL_ERROR
+                    await ws.aclose(code, CLOSE_REASONS[code])
+            closed = ws.closed
+            logger.info(
+                "connection closed: %s code=%s reason=%s",
+                _peer_text(peer),
+                closed.code if closed else None,
+                closed.reason if closed else None,
+            )
+            nursery.cancel_scope.cancel()
+
+
+async def serve(
+    app: SocketAPI,
+    host: str | None,
+    port: int,
+    settings: Settings,
+    *,
+    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Listen on ``host``:``port`` and serve ``app`` until cancelled; report the bound port."""
+    listeners = await trio.open_tcp_listeners(port, host=host)
+    if port == 0:
+        # Port 0 on a name with several addresses gives each listener its own port: keep one.
+        for extra in listeners[1:]:
+            await extra.aclose()
+        listeners = listeners[:1]
+    bound_port: int = listeners[0].socket.getsockname()[1]
+    server = Server(app, settings)
+    app.hub_users += 1
+    try:
+        async with trio.open_nursery() as nursery:
+            try:
+                await nursery.start(
+                    functools.partial(
+                        trio.serve_listeners,
+                        server.handle_stream,
+                        listeners,
+                        handler_nursery=nursery,
+                    )
+                )
+                logger.info("serving on ws://%s:%d/", host or "0.0.0.0", bound_port)
+                task_status.started(bound_port)
+                await trio.sleep_forever()
+            finally:
+                with trio.CancelScope(shield=True):
+                    await server.shutdown()
+    finally:
+        app.hub_users -= 1
+
+
+def _address_of(endpoint: Endpoint | str) -> tuple[str, int] | None:
+    if isinstance(endpoint, Endpoint):
+        address = str(endpoint.address).removeprefix("::ffff:")  # IPv4-mapped IPv6
+        return (address, endpoint.port)
+    return None
+
+
+def _peer_text(peer: tuple[str, int] | None) -> str:
+    return f"{peer[0]}:{peer[1]}" if peer else "in-memory"

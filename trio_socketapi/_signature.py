@@ -1,0 +1,180 @@
+"""Handler signatures, compiled once when a handler is decorated.
+
+A ``CompiledSignature`` knows which parameters the client supplies (validated by one pydantic model
+built here, never per message), which are ``Depends`` (resolved recursively from nested data),
+which receive the ``Connection``, and which are ``RequiredOnSubscribe`` subscription keys.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, cast, get_args, get_origin
+
+import attrs
+import pydantic
+
+from ._connection import Connection
+from ._markers import Depends, RequiredOnSubscribe
+
+
+class InvalidParameters(Exception):
+    """The client's ``data`` does not validate against a handler's parameters."""
+
+    def __init__(self, func_name: str, errors: list[dict[str, Any]]) -> None:
+        super().__init__(f"Invalid parameters for action '{func_name}'")
+        self.errors = errors
+
+
+@attrs.frozen
+class _Parameter:
+    name: str
+    annotation: Any
+    metadata: tuple[Any, ...]
+    default: Any
+
+    @property
+    def is_key(self) -> bool:
+        return any(m is RequiredOnSubscribe for m in self.metadata)
+
+    @property
+    def dependency(self) -> Depends | None:
+        return next((m for m in self.metadata if isinstance(m, Depends)), None)
+
+    @property
+    def wants_connection(self) -> bool:
+        return self.annotation is Connection
+
+
+@attrs.frozen(eq=False)
+class CompiledSignature:
+    """The compiled form of one handler's (or dependency's) signature."""
+
+    func: Callable[..., Any]
+    func_name: str
+    is_async: bool
+    model: type[pydantic.BaseModel]
+    field_names: tuple[str, ...]
+    dependencies: tuple[tuple[str, CompiledSignature], ...]
+    connection_params: tuple[str, ...]
+    key_params: tuple[str, ...]
+    key_adapters: Mapping[str, pydantic.TypeAdapter[Any]]
+
+    async def resolve(self, data: object, connection: Connection | None) -> dict[str, Any]:
+        """Validate ``data`` and resolve dependencies into the handler's keyword arguments.
+
+        Raises ``InvalidParameters`` naming this function (or the dependency that failed).
+        """
+        if data is None:
+            data = {}
+        kwargs = self.validate_fields(data)
+        if self.dependencies:
+            assert isinstance(data, dict)  # validation accepted it, so it is a mapping
+            for name, dependency in self.dependencies:
+                kwargs[name] = await dependency.call(data.get(name), connection)
+        for name in self.connection_params:
+            kwargs[name] = connection
+        return kwargs
+
+    def validate_fields(self, data: object) -> dict[str, Any]:
+        """Validate the client-supplied parameters only (no dependencies, nothing injected)."""
+        try:
+            validated = self.model.__pydantic_validator__.validate_python(data)
+        except pydantic.ValidationError as exc:
+            raise InvalidParameters(self.func_name, _error_list(exc)) from None
+        return dict(zip(self.field_names, validated.__dict__.values(), strict=True))
+
+    async def call(self, data: object, connection: Connection | None) -> Any:
+        """Resolve the arguments from ``data`` and call the function."""
+        kwargs = await self.resolve(data, connection)
+        result = self.func(**kwargs)
+        if self.is_async:
+            result = await result
+        return result
+
+    def validate_key(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate the key parameters present in ``arguments`` (a broadcast call's arguments)."""
+        return {
+            name: self.key_adapters[name].validate_python(arguments[name])
+            for name in self.key_params
+            if name in arguments
+        }
+
+
+def compile_signature(func: Callable[..., Any], *, keys_only: bool = False) -> CompiledSignature:
+    """Compile ``func``'s signature; with ``keys_only``, only its ``RequiredOnSubscribe`` part.
+
+    Raises ``TypeError`` at decoration time for signatures no client could call.
+    """
+    parameters = _parameters_of(func)
+    if keys_only:
+        parameters = [p for p in parameters if p.is_key or p.wants_connection]
+    fields: dict[str, Any] = {}
+    field_names: list[str] = []
+    dependencies: list[tuple[str, CompiledSignature]] = []
+    connection_params: list[str] = []
+    key_params: list[str] = []
+    key_adapters: dict[str, pydantic.TypeAdapter[Any]] = {}
+    config = pydantic.ConfigDict(arbitrary_types_allowed=True)
+    for parameter in parameters:
+        if parameter.wants_connection:
+            connection_params.append(parameter.name)
+            continue
+        dependency = parameter.dependency
+        if dependency is not None:
+            dependencies.append((parameter.name, compile_signature(dependency.dependency)))
+            continue
+        plain = [m for m in parameter.metadata if m is not RequiredOnSubscribe]
+        annotation: Any = parameter.annotation
+        if plain:
+            annotation = cast(Any, Annotated)[tuple([annotation, *plain])]
+        default = ... if parameter.default is inspect.Parameter.empty else parameter.default
+        # Aliased positional field names keep user parameter names (``json``, ``_x``) from
+        # clashing with BaseModel's own attributes.
+        fields[f"f{len(field_names)}"] = (annotation, pydantic.Field(default, alias=parameter.name))
+        field_names.append(parameter.name)
+        if parameter.is_key:
+            key_params.append(parameter.name)
+            key_adapters[parameter.name] = pydantic.TypeAdapter(annotation, config=config)
+    name = getattr(func, "__name__", repr(func))
+    model = pydantic.create_model(f"{name}_parameters", __config__=config, **fields)
+    return CompiledSignature(
+        func=func,
+        func_name=name,
+        is_async=inspect.iscoroutinefunction(func),
+        model=model,
+        field_names=tuple(field_names),
+        dependencies=tuple(dependencies),
+        connection_params=tuple(connection_params),
+        key_params=tuple(key_params),
+        key_adapters=key_adapters,
+    )
+
+
+def _parameters_of(func: Callable[..., Any]) -> list[_Parameter]:
+    try:
+        signature = inspect.signature(func, eval_str=True)
+    except NameError:
+        # An annotation names something only defined later (a test's local class): fall back to
+        # the raw annotations and let pydantic resolve what it can.
+        signature = inspect.signature(func)
+    parameters = []
+    for p in signature.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.kind is p.POSITIONAL_ONLY:
+            raise TypeError(f"{func!r}: positional-only parameter {p.name!r} cannot be sent")
+        annotation = Any if p.annotation is inspect.Parameter.empty else p.annotation
+        metadata: tuple[Any, ...] = ()
+        if get_origin(annotation) is Annotated:
+            annotation, *rest = get_args(annotation)
+            metadata = tuple(rest)
+        parameters.append(_Parameter(p.name, annotation, metadata, p.default))
+    return parameters
+
+
+def _error_list(exc: pydantic.ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]

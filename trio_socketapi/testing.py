@@ -1,0 +1,170 @@
+"""Test your app without sockets: in-memory clients over the real server and WebSocket code.
+
+``open_test_server(app)`` runs the app's server code (handshake, sessions, dispatch, fan-out);
+``server.connect()`` opens a trio-websocket client to it over ``trio.testing.memory_stream_pair``.
+Nothing touches the network, so tests run under pytest-trio's ``autojump_clock``::
+
+    async def test_add(autojump_clock):
+        async with open_test_client(app) as client:
+            assert await client.action("add", {"a": 1, "b": 2}) == {
+                "type": "action", "channel": "add", "status": "completed", "data": 3}
+
+While a test server is open, the app counts as serving in this process: awaiting a channel
+function delivers to the test clients.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+import pydantic_core
+import trio
+import trio.testing
+from trio_websocket import CloseReason, ConnectionClosed, WebSocketConnection, wrap_client_stream
+
+from ._app import SocketAPI
+from ._protocol import MessageId, to_json
+from ._server import Server
+from ._settings import Settings
+
+__all__ = ["TestClient", "TestServer", "open_test_client", "open_test_server"]
+
+DEFAULT_REMOTE = ("127.0.0.1", 50000)
+
+
+class TestClient:
+    """A WebSocket client connected to a ``TestServer``; speaks JSON frames."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, ws: WebSocketConnection) -> None:
+        self.ws = ws
+        """The underlying trio-websocket connection, for anything the helpers do not cover."""
+
+    async def send_json(self, message: Any) -> None:
+        """Send ``message`` as one JSON text frame."""
+        await self.ws.send_message(to_json(message).decode())
+
+    async def send_text(self, text: str) -> None:
+        """Send a raw text frame."""
+        await self.ws.send_message(text)
+
+    async def send_bytes(self, data: bytes) -> None:
+        """Send a raw binary frame."""
+        await self.ws.send_message(data)
+
+    async def receive_json(self) -> Any:
+        """The next frame from the server, parsed. Raises ``ConnectionClosed`` once closed."""
+        return pydantic_core.from_json(await self.ws.get_message())
+
+    async def request(
+        self, message_type: str, channel: str, data: Any = None, *, id: MessageId | None = None
+    ) -> Any:
+        """Send one message (``data`` omitted when ``None``) and return the next frame."""
+        message: dict[str, Any] = {"type": message_type, "channel": channel}
+        if data is not None:
+            message["data"] = data
+        if id is not None:
+            message["id"] = id
+        await self.send_json(message)
+        return await self.receive_json()
+
+    async def action(self, channel: str, data: Any = None, *, id: MessageId | None = None) -> Any:
+        """Call an action and return the reply frame."""
+        return await self.request("action", channel, data, id=id)
+
+    async def subscribe(
+        self, channel: str, data: Any = None, *, id: MessageId | None = None
+    ) -> Any:
+        """Subscribe and return the reply frame (a default response follows it, if any)."""
+        return await self.request("subscribe", channel, data, id=id)
+
+    async def unsubscribe(
+        self, channel: str, data: Any = None, *, id: MessageId | None = None
+    ) -> Any:
+        """Unsubscribe and return the reply frame."""
+        return await self.request("unsubscribe", channel, data, id=id)
+
+    async def wait_closed(self) -> CloseReason:
+        """Discard frames until the server closes the connection; return why it closed."""
+        while True:
+            try:
+                await self.ws.get_message()
+            except ConnectionClosed as closed:
+                assert closed.reason is not None
+                return closed.reason
+
+    async def aclose(self, code: int = 1000) -> None:
+        """Close the connection from the client side."""
+        await self.ws.aclose(code)
+
+
+class TestServer:
+    """An app's server running in memory; ``connect`` opens clients to it."""
+
+    __test__ = False
+
+    def __init__(self, server: Server, nursery: trio.Nursery) -> None:
+        self._server = server
+        self._nursery = nursery
+
+    @asynccontextmanager
+    async def connect(
+        self,
+        path: str = "/",
+        *,
+        headers: dict[str, str] | None = None,
+        remote: tuple[str, int] | None = DEFAULT_REMOTE,
+    ) -> AsyncIterator[TestClient]:
+        """Open a client; ``remote`` is the peer address the server sees (loopback by default).
+
+        Raises ``trio_websocket.ConnectionRejected`` if the server refuses the handshake.
+        """
+        client_stream, server_stream = trio.testing.memory_stream_pair()
+        self._nursery.start_soon(
+            functools.partial(self._server.handle_stream, server_stream, remote=remote)
+        )
+        extra_headers = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+        async with trio.open_nursery() as nursery:
+            ws = await wrap_client_stream(
+                nursery,
+                cast(Any, client_stream),  # typed for sockets, works on any trio Stream
+                "testserver",
+                path,
+                extra_headers=extra_headers,
+                message_queue_size=1024,
+            )
+            try:
+                yield TestClient(ws)
+            finally:
+                await ws.aclose()
+
+
+@asynccontextmanager
+async def open_test_server(
+    app: SocketAPI, *, settings: Settings | None = None
+) -> AsyncIterator[TestServer]:
+    """Run ``app``'s server in memory for the duration of the block; close clients with 1001."""
+    server = Server(app, settings or app.settings)
+    app.hub_users += 1
+    try:
+        async with trio.open_nursery() as nursery:
+            try:
+                yield TestServer(server, nursery)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await server.shutdown()
+    finally:
+        app.hub_users -= 1
+
+
+@asynccontextmanager
+async def open_test_client(
+    app: SocketAPI, path: str = "/", *, headers: dict[str, str] | None = None
+) -> AsyncIterator[TestClient]:
+    """A test server with one connected client: the short form for single-client tests."""
+    async with open_test_server(app) as server, server.connect(path, headers=headers) as client:
+        yield client
