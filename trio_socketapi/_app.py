@@ -10,10 +10,10 @@ from typing import Any, ParamSpec, TypeVar
 
 import trio
 
+from ._broker import Broadcast, Broker, MemoryBroker
 from ._connection import Connection
 from ._forward import forward_publish
 from ._handlers import ActionHandler, ChannelHandler
-from ._hub import Hub
 from ._protocol import to_json
 from ._registry import Registry
 from ._router import Router
@@ -43,6 +43,7 @@ class SocketAPI:
         broadcast_allowed_hosts: Sequence[str] = LOOPBACK_HOSTS,
         *,
         broadcast_token: str | None = None,
+        broker: Broker | None = None,
         settings: Settings | None = None,
     ) -> None:
         self.host = host
@@ -50,16 +51,18 @@ class SocketAPI:
         self.broadcast_allowed_hosts = tuple(broadcast_allowed_hosts)
         self.broadcast_token = broadcast_token
         self.settings = settings or Settings()
+        self.broker: Broker = broker or MemoryBroker()
         self.registry = Registry()
-        self.hub = Hub()
         self.publish_policy = _PublishPolicy(self)
-        self.hub_users = 0
-        """How many servers (or test servers) in this process deliver this app's broadcasts."""
+        self.servers_running = 0
+        """How many servers (or test servers) of this app run in this process."""
 
     @property
-    def is_serving(self) -> bool:
-        """Whether a server of this app runs in this process (broadcasts are delivered here)."""
-        return self.hub_users > 0
+    def publishes_here(self) -> bool:
+        """Whether a broadcast is published from this process (to the broker) rather than
+        forwarded to the server at ``host``:``port``: a server runs here, or the broker is shared.
+        """
+        return self.servers_running > 0 or self.broker.is_shared
 
     def channel(
         self, name: str, *, default_response: bool = False
@@ -135,12 +138,12 @@ class SocketAPI:
                     nursery.cancel_scope.cancel()
                     break
 
-    def publish_local(
+    async def publish(
         self, handler: ChannelHandler[Any, Any], key: dict[str, Any], result: Any
-    ) -> int:
-        """Deliver a channel result to this process's subscribers; return how many got it."""
+    ) -> None:
+        """Publish a channel result to the broker, serialised once for every subscriber."""
         data_json = None if result is None else to_json(result)
-        return self.hub.publish(handler.name, key, len(handler.signature.key_params), data_json)
+        await self.broker.publish(Broadcast(handler.name, key, data_json))
 
     async def forward_publish(
         self, handler: ChannelHandler[Any, Any], arguments: dict[str, Any]

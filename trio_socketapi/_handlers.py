@@ -59,15 +59,17 @@ class ChannelHandler(Generic[P, R]):
         belongs to, the call is forwarded to the app's server (see ``SocketAPI``).
         """
         arguments = self._python_signature.bind_partial(*args, **kwargs).arguments
+        here = [app for app in self._apps if app.publishes_here]
         for app in self._apps:
-            if not app.is_serving:
+            if not app.publishes_here:
                 await app.forward_publish(self, arguments)
-                # The server ran the function; this process has no result of its own.
-                return None  # type: ignore[return-value]
+        if self._apps and not here:
+            # Forwarded: the server ran the function; this process has no result of its own.
+            return None  # type: ignore[return-value]
         key = self.signature.validate_key(arguments) if self.signature.key_params else {}
         result = await self.func(*args, **kwargs)
-        for app in self._apps:
-            app.publish_local(self, key, result)
+        for app in here:
+            await app.publish(self, key, result)
         return result
 
     def bind(self, app: SocketAPI) -> None:

@@ -12,11 +12,14 @@ import functools
 import logging
 from typing import TYPE_CHECKING
 
+import pydantic
 import trio
 from trio_websocket import Endpoint, wrap_server_stream
 
+from ._broker import Broadcast
 from ._connection import Connection
 from ._dispatch import Dispatcher
+from ._hub import Hub
 from ._protocol import CLOSE_REASONS, CloseCode
 from ._session import Session
 from ._settings import Settings
@@ -33,7 +36,8 @@ class Server:
     def __init__(self, app: SocketAPI, settings: Settings) -> None:
         self.settings = settings
         self._app = app
-        self._dispatcher = Dispatcher(app.registry, app.hub, app.publish_policy)
+        self.hub = Hub()
+        self._dispatcher = Dispatcher(app.registry, self.hub, app.publish_policy)
         self._connections: dict[trio.CancelScope, Session | None] = {}
         self._drained = trio.Event()
         self._shutting_down = False
@@ -53,6 +57,29 @@ class Server:
                 if not self._connections:
                     self._drained.set()
                 await trio.aclose_forcefully(stream)
+
+    def deliver(self, broadcast: Broadcast) -> None:
+        """Deliver a broadcast from the broker to this server's subscribers."""
+        handler = self._app.registry.channels.get(broadcast.channel)
+        if handler is None:
+            logger.warning("broadcast to unknown channel %r dropped", broadcast.channel)
+            return
+        try:
+            key = handler.signature.validate_key(broadcast.key)
+        except pydantic.ValidationError as exc:
+            logger.warning("broadcast to %r with an invalid key dropped: %s", handler.name, exc)
+            return
+        self.hub.publish(handler.name, key, len(handler.signature.key_params), broadcast.data_json)
+
+    async def run_broker(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Receive the app's broadcasts from its broker while this server runs."""
+        self._app.servers_running += 1
+        try:
+            await self._app.broker.run(self.deliver, task_status=task_status)
+        finally:
+            self._app.servers_running -= 1
 
     async def shutdown(self) -> None:
         """Close every connection with 1001, waiting at most ``shutdown_timeout`` for them."""
@@ -92,7 +119,7 @@ class Server:
             ws = await request.accept()
             peer = remote or _address_of(request.remote)
             connection = Connection.from_handshake(request.path, request.headers, peer)
-            session = Session(ws, connection, self._dispatcher, self._app.hub, settings)
+            session = Session(ws, connection, self._dispatcher, self.hub, settings)
             self._connections[scope] = session
             logger.info("connection open: %s %s", _peer_text(peer), connection.path)
             try:
@@ -129,26 +156,23 @@ async def serve(
         listeners = listeners[:1]
     bound_port: int = listeners[0].socket.getsockname()[1]
     server = Server(app, settings)
-    app.hub_users += 1
-    try:
-        async with trio.open_nursery() as nursery:
-            try:
-                await nursery.start(
-                    functools.partial(
-                        trio.serve_listeners,
-                        server.handle_stream,
-                        listeners,
-                        handler_nursery=nursery,
-                    )
+    async with trio.open_nursery() as nursery:
+        try:
+            await nursery.start(server.run_broker)
+            await nursery.start(
+                functools.partial(
+                    trio.serve_listeners,
+                    server.handle_stream,
+                    listeners,
+                    handler_nursery=nursery,
                 )
-                logger.info("serving on ws://%s:%d/", host or "0.0.0.0", bound_port)
-                task_status.started(bound_port)
-                await trio.sleep_forever()
-            finally:
-                with trio.CancelScope(shield=True):
-                    await server.shutdown()
-    finally:
-        app.hub_users -= 1
+            )
+            logger.info("serving on ws://%s:%d/", host or "0.0.0.0", bound_port)
+            task_status.started(bound_port)
+            await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True):
+                await server.shutdown()
 
 
 def _address_of(endpoint: Endpoint | str) -> tuple[str, int] | None:

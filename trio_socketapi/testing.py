@@ -149,16 +149,14 @@ async def open_test_server(
 ) -> AsyncIterator[TestServer]:
     """Run ``app``'s server in memory for the duration of the block; close clients with 1001."""
     server = Server(app, settings or app.settings)
-    app.hub_users += 1
-    try:
-        async with trio.open_nursery() as nursery:
-            try:
-                yield TestServer(server, nursery)
-            finally:
-                with trio.CancelScope(shield=True):
-                    await server.shutdown()
-    finally:
-        app.hub_users -= 1
+    async with trio.open_nursery() as nursery:
+        try:
+            await nursery.start(server.run_broker)
+            yield TestServer(server, nursery)
+        finally:
+            with trio.CancelScope(shield=True):
+                await server.shutdown()
+            nursery.cancel_scope.cancel()
 
 
 @asynccontextmanager
