@@ -12,6 +12,7 @@ import trio
 
 from ._broker import Broadcast, Broker, MemoryBroker
 from ._connection import Connection
+from ._counters import Counters
 from ._forward import forward_publish
 from ._handlers import ActionHandler, ChannelHandler
 from ._protocol import to_json
@@ -53,6 +54,8 @@ class SocketAPI:
         self.settings = settings or Settings()
         self.broker: Broker = broker or MemoryBroker()
         self.registry = Registry()
+        self.counters = Counters()
+        """Running totals (connections, subscriptions, messages, slow-consumer closes)."""
         self.publish_policy = _PublishPolicy(self)
         self.servers_running = 0
         """How many servers (or test servers) of this app run in this process."""

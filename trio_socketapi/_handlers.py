@@ -12,6 +12,8 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Generic, ParamSpec, TypeVar
 
+import trio
+
 from ._signature import CompiledSignature, compile_signature
 
 if TYPE_CHECKING:
@@ -70,6 +72,9 @@ class ChannelHandler(Generic[P, R]):
         result = await self.func(*args, **kwargs)
         for app in here:
             await app.publish(self, key, result)
+        # A checkpoint per broadcast lets subscribers' writers drain their outboxes, so a tight
+        # loop of broadcasts cannot fill them and get fast clients closed as slow consumers.
+        await trio.lowlevel.checkpoint()
         return result
 
     def bind(self, app: SocketAPI) -> None:

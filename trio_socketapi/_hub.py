@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from ._counters import Counters
 from ._frames import text_frame
 from ._protocol import encode_data, to_json
 
@@ -39,7 +40,8 @@ def key_of(params: Mapping[str, Any]) -> bytes:
 class Hub:
     """The subscription index of one app, shared by every connection it serves."""
 
-    def __init__(self) -> None:
+    def __init__(self, counters: Counters) -> None:
+        self._counters = counters
         self._channels: dict[str, dict[bytes, _KeyGroup]] = {}
         self._by_subscriber: dict[Subscriber, set[tuple[str, bytes]]] = {}
 
@@ -50,7 +52,9 @@ class Hub:
         group = groups.get(key)
         if group is None:
             group = groups[key] = _KeyGroup(dict(params), key or None)
-        group.subscribers[subscriber] = None
+        if subscriber not in group.subscribers:
+            group.subscribers[subscriber] = None
+            self._counters.subscriptions += 1
         self._by_subscriber.setdefault(subscriber, set()).add((channel, key))
 
     def unsubscribe(
@@ -121,7 +125,9 @@ class Hub:
         if groups is None or key not in groups:
             return
         group = groups[key]
-        group.subscribers.pop(subscriber, None)
+        if subscriber in group.subscribers:
+            del group.subscribers[subscriber]
+            self._counters.subscriptions -= 1
         if not group.subscribers:
             del groups[key]
             if not groups:

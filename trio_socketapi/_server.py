@@ -36,7 +36,7 @@ class Server:
     def __init__(self, app: SocketAPI, settings: Settings) -> None:
         self.settings = settings
         self._app = app
-        self.hub = Hub()
+        self.hub = Hub(app.counters)
         self._dispatcher = Dispatcher(app.registry, self.hub, app.publish_policy)
         self._connections: dict[trio.CancelScope, Session | None] = {}
         self._drained = trio.Event()
@@ -119,8 +119,13 @@ class Server:
             ws = await request.accept()
             peer = remote or _address_of(request.remote)
             connection = Connection.from_handshake(request.path, request.headers, peer)
-            session = Session(ws, connection, self._dispatcher, self.hub, settings)
+            session = Session(
+                ws, connection, self._dispatcher, self.hub, settings, self._app.counters
+            )
             self._connections[scope] = session
+            counters = self._app.counters
+            counters.connections_open += 1
+            counters.connections_total += 1
             logger.info("connection open: %s %s", _peer_text(peer), connection.path)
             try:
                 await session.run()
@@ -129,6 +134,8 @@ class Server:
                 with trio.move_on_after(settings.close_timeout):
                     code = CloseCode.INTERNAL_ERROR
                     await ws.aclose(code, CLOSE_REASONS[code])
+            finally:
+                counters.connections_open -= 1
             closed = ws.closed
             logger.info(
                 "connection closed: %s code=%s reason=%s",

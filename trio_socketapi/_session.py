@@ -1,8 +1,11 @@
 """One accepted connection's life: a reader, a writer and the outbox between them.
 
-All of it runs in the session's own nursery, inside a cancel scope that ``close`` cancels: a
-broadcast that finds the outbox full calls ``close(TRY_AGAIN_LATER)`` synchronously and moves on;
-the session then tears down its tasks and sends the close frame with a bounded wait.
+The reader and the handlers it starts run in the session's nursery, inside a cancel scope that
+``close`` cancels: a broadcast that finds the outbox full calls ``close(TRY_AGAIN_LATER)``
+synchronously and moves on. The writer is shielded from that cancellation so it never stops in
+the middle of a frame: it finishes the write in progress (within ``close_timeout``), then the
+close frame follows. Only a writer still blocked at that deadline is cut off, and then the
+connection is dropped without a close frame (the stream is no longer frame-aligned).
 
 Ordering: messages without an ``id`` are handled inline by the reader, one after another;
 messages with one run as tasks in the nursery, at most ``max_in_flight`` at a time, and the reader
@@ -19,6 +22,7 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from ._connection import Connection
+from ._counters import Counters
 from ._dispatch import Dispatcher
 from ._frames import text_frame
 from ._hub import Hub
@@ -39,6 +43,7 @@ class Session:
         dispatcher: Dispatcher,
         hub: Hub,
         settings: Settings,
+        counters: Counters,
     ) -> None:
         self.connection = connection
         self.close_code: CloseCode | None = None
@@ -46,29 +51,37 @@ class Session:
         self._dispatcher = dispatcher
         self._hub = hub
         self._settings = settings
+        self._counters = counters
         self._outbox, self._outbox_reader = trio.open_memory_channel[bytes](settings.outbox_size)
         self._scope = trio.CancelScope()
+        self._writer_scope = trio.CancelScope(shield=True)
+        self._write_in_progress = False
 
     def deliver(self, frame: bytes) -> None:
         """Queue a broadcast frame without waiting; a full outbox closes the session (1013)."""
         try:
             self._outbox.send_nowait(frame)
         except trio.WouldBlock:
+            self._counters.slow_consumer_closes += 1
+            logger.warning("slow consumer %s closed (1013)", self.connection.remote)
             self.close(CloseCode.TRY_AGAIN_LATER)
         except trio.ClosedResourceError:
             pass  # closing: nothing more goes to this client
+        else:
+            self._counters.messages_out += 1
 
     async def send(self, frame: bytes) -> None:
         """Queue a reply frame, waiting for room; dropped if the session is closing."""
         with contextlib.suppress(trio.ClosedResourceError):
             await self._outbox.send(frame)
+            self._counters.messages_out += 1
 
     def close(self, code: CloseCode) -> None:
         """Stop the session and close the connection with ``code`` (the first code wins)."""
         if self.close_code is None:
             self.close_code = code
             self._hub.remove(self)
-            self._outbox.close()
+        self._stop_writer()
         self._scope.cancel()
 
     async def run(self) -> None:
@@ -77,14 +90,22 @@ class Session:
             with self._scope:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._write_loop)
-                    await self._read_loop(nursery)
-                    nursery.cancel_scope.cancel()
+                    try:
+                        await self._read_loop(nursery)
+                    finally:
+                        self._stop_writer()
+                        nursery.cancel_scope.cancel()
         finally:
             self._hub.remove(self)
-            self._outbox.close()
-        if self.close_code is not None:
+        if self.close_code is not None and not self._write_in_progress:
             with trio.move_on_after(self._settings.close_timeout):
                 await self._ws.aclose(self.close_code, CLOSE_REASONS[self.close_code])
+
+    def _stop_writer(self) -> None:
+        """Let the writer finish the write in progress, bounded by ``close_timeout``."""
+        self._outbox.close()
+        deadline = trio.current_time() + self._settings.close_timeout
+        self._writer_scope.deadline = min(self._writer_scope.deadline, deadline)
 
     async def _read_loop(self, nursery: trio.Nursery) -> None:
         in_flight = trio.Semaphore(self._settings.max_in_flight)
@@ -93,6 +114,7 @@ class Session:
                 raw = await self._ws.get_message()
             except ConnectionClosed:
                 return
+            self._counters.messages_in += 1
             try:
                 inbound = parse_inbound(raw)
             except ProtocolError as error:
@@ -111,15 +133,20 @@ class Session:
             in_flight.release()
 
     async def _write_loop(self) -> None:
-        async for frame in self._outbox_reader:
-            batch = [frame]
-            while True:
+        with self._writer_scope:
+            async for frame in self._outbox_reader:
+                if self.close_code is not None:
+                    return  # closing: the close frame goes next, queued frames are dropped
+                batch = [frame]
+                while True:
+                    try:
+                        batch.append(self._outbox_reader.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                self._write_in_progress = True
                 try:
-                    batch.append(self._outbox_reader.receive_nowait())
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
-            try:
-                await send_frames(self._ws, b"".join(batch) if len(batch) > 1 else frame)
-            except ConnectionClosed:
-                self._scope.cancel()
-                return
+                    await send_frames(self._ws, b"".join(batch) if len(batch) > 1 else frame)
+                except ConnectionClosed:
+                    self._scope.cancel()
+                    return
+                self._write_in_progress = False
