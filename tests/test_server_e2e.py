@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.lowlevel
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket
 
 from trio_socketapi import PublishError, Settings, SocketAPI
@@ -39,7 +40,8 @@ async def receive(ws: WebSocketConnection) -> Any:
 
 
 async def wait_for(predicate: Any, *, interval: float = 0.01) -> None:
-    while not predicate():
+    # Polls a server-side counter; callers bound it with fail_after.
+    while not predicate():  # noqa: ASYNC110
         await trio.sleep(interval)
 
 
@@ -75,13 +77,12 @@ async def test_cancelling_serve_closes_every_client_with_1001_and_returns() -> N
             codes.append(closed.value.reason.code)
 
     with trio.fail_after(10):
-        async with trio.open_nursery() as clients:
-            async with trio.open_nursery() as server:
-                port = await server.start(app.serve, "127.0.0.1", 0)
-                for _ in range(3):
-                    await clients.start(client, port)
-                assert app.counters.connections_open == 3
-                server.cancel_scope.cancel()
+        async with trio.open_nursery() as clients, trio.open_nursery() as server:
+            port = await server.start(app.serve, "127.0.0.1", 0)
+            for _ in range(3):
+                await clients.start(client, port)
+            assert app.counters.connections_open == 3
+            server.cancel_scope.cancel()
     assert codes == [1001, 1001, 1001]
     assert app.counters.connections_open == 0
     assert app.counters.subscriptions == 0
@@ -114,7 +115,7 @@ async def test_slow_subscriber_is_closed_1013_and_the_others_get_every_message()
                     readers.start_soon(read_all)
                     for value in range(count):
                         await app.registry.channels["ticker"](value=value, blob=blob)
-                        await trio.sleep(0)
+                        await trio.lowlevel.checkpoint()
                     # The stalled client never read: by now its outbox overflowed.
                     await wait_for(lambda: app.counters.slow_consumer_closes == 1)
                 # It wakes up: what it finds after the queued data is the 1013 close frame.

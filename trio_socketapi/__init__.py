@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from ._app import SocketAPI
 from ._connection import Connection
+from ._counters import Counters
+from ._dispatch import ClientError
 from ._forward import PublishError
 from ._handlers import ActionHandler, ChannelHandler
+from ._handshake import HandshakeRefused
 from ._markers import Depends, RequiredOnSubscribe
 from ._router import Router
 from ._settings import Settings
@@ -13,8 +16,11 @@ from ._settings import Settings
 __all__ = [
     "ActionHandler",
     "ChannelHandler",
+    "ClientError",
     "Connection",
+    "Counters",
     "Depends",
+    "HandshakeRefused",
     "PublishError",
     "RequiredOnSubscribe",
     "Router",

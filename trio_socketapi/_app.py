@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import signal
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
@@ -21,6 +23,7 @@ from ._router import Router
 from ._server import serve
 from ._settings import Settings
 
+HandshakeHook = Callable[[Connection], Awaitable[None]]
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -54,6 +57,7 @@ class SocketAPI:
         self.settings = settings or Settings()
         self.broker: Broker = broker or MemoryBroker()
         self.registry = Registry()
+        self.handshake_hooks: list[HandshakeHook] = []
         self.counters = Counters()
         """Running totals (connections, subscriptions, messages, slow-consumer closes)."""
         self.publish_policy = _PublishPolicy(self)
@@ -95,6 +99,17 @@ class SocketAPI:
 
         return decorate
 
+    def on_handshake(self, hook: HandshakeHook) -> HandshakeHook:
+        """Register ``async def hook(connection)``, run before each connection is accepted.
+
+        Raise ``HandshakeRefused(401, "...")`` in it to refuse the client with that HTTP status;
+        anything it stores in ``connection.state`` is there for every handler. Any other
+        exception refuses with 500 and is logged. Hooks run in registration order, within the
+        handshake timeout.
+        """
+        self.handshake_hooks.append(hook)
+        return hook
+
     def include_router(self, router: Router) -> None:
         """Serve a router's channels and actions under their plain names.
 
@@ -109,6 +124,7 @@ class SocketAPI:
         host: str | None = None,
         port: int | None = None,
         *,
+        ssl_context: ssl.SSLContext | None = None,
         task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Serve until cancelled: ``port = await nursery.start(app.serve, "127.0.0.1", 0)``.
@@ -116,26 +132,37 @@ class SocketAPI:
         ``host``/``port`` default to the app's. Reports the bound port to ``nursery.start``.
         Raises ``OSError`` if the address cannot be bound. On cancellation every client gets
         close code 1001; the call returns once all connections are closed (at most
-        ``settings.shutdown_timeout`` later).
+        ``settings.shutdown_timeout`` later). With ``ssl_context``, serves TLS (``wss://``).
         """
         await serve(
             self,
             self.host if host is None else host,
             self.port if port is None else port,
             self.settings,
+            ssl_context=ssl_context,
             task_status=task_status,
         )
 
-    def run(self, host: str | None = None, port: int | None = None) -> None:
+    def run(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         """Serve in a new trio loop until Ctrl-C or SIGTERM, then shut down cleanly."""
         if not logging.getLogger().handlers:
             logging.basicConfig(level=logging.INFO, format="%(message)s")
-        trio.run(self._serve_until_signal, host, port)
+        trio.run(self._serve_until_signal, host, port, ssl_context)
 
-    async def _serve_until_signal(self, host: str | None, port: int | None) -> None:
+    async def _serve_until_signal(
+        self, host: str | None, port: int | None, ssl_context: ssl.SSLContext | None
+    ) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
-                await nursery.start(self.serve, host, port)
+                await nursery.start(
+                    functools.partial(self.serve, host, port, ssl_context=ssl_context)
+                )
                 async for signum in signals:
                     logger.info("%s received, shutting down", signal.Signals(signum).name)
                     nursery.cancel_scope.cancel()

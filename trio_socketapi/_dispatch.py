@@ -10,6 +10,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._connection import Connection
+from ._counters import Counters
 from ._frames import text_frame
 from ._hub import Hub, Subscriber
 from ._protocol import (
@@ -22,6 +23,7 @@ from ._protocol import (
     encode_reply,
     to_json,
 )
+from ._settings import Settings
 from ._signature import InvalidParameters
 
 if TYPE_CHECKING:
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("trio_socketapi")
 
 PUBLISH_NOT_ALLOWED = "Publishing is not allowed from this address."
+INTERNAL_ERROR_MESSAGE = "Internal server error."
 
 
 class Peer(Subscriber, Protocol):
@@ -51,10 +54,19 @@ class PublishPolicy(Protocol):
 class Dispatcher:
     """Handles well-formed inbound messages for every connection of one server."""
 
-    def __init__(self, registry: Registry, hub: Hub, publish_policy: PublishPolicy) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        hub: Hub,
+        publish_policy: PublishPolicy,
+        settings: Settings,
+        counters: Counters,
+    ) -> None:
         self._registry = registry
         self._hub = hub
         self._publish_policy = publish_policy
+        self._settings = settings
+        self._counters = counters
 
     async def handle(self, peer: Peer, inbound: Inbound) -> None:
         """Answer one message. Handler errors become error frames; nothing here closes the peer."""
@@ -73,7 +85,7 @@ class Dispatcher:
                 str(exc), id=inbound.id, channel=inbound.channel, errors=exc.errors
             )
         except Exception as exc:
-            reply = encode_error(_describe(exc), id=inbound.id, channel=inbound.channel)
+            reply = encode_error(self._describe(exc), id=inbound.id, channel=inbound.channel)
         if reply is not None:
             await peer.send(text_frame(reply))
 
@@ -93,6 +105,11 @@ class Dispatcher:
                 channel_not_found(inbound.channel), id=inbound.id, channel=inbound.channel
             )
         signature = handler.subscribe_signature
+        if self._hub.subscription_count(peer) >= self._settings.max_subscriptions:
+            limit = self._settings.max_subscriptions
+            return encode_error(
+                f"Subscription limit reached ({limit}).", id=inbound.id, channel=inbound.channel
+            )
         kwargs = await signature.resolve(inbound.data, peer.connection)
         result = await handler.func(**kwargs)
         params = {name: kwargs[name] for name in signature.key_params}
@@ -130,11 +147,20 @@ class Dispatcher:
         await handler(**kwargs)
         return encode_reply("published", inbound.channel, id=inbound.id)
 
+    def _describe(self, exc: Exception) -> str:
+        """The error message for a handler exception, logged as the settings say."""
+        self._counters.handler_errors += 1
+        if self._settings.expose_errors or isinstance(exc, ClientError):
+            logger.info("handler raised %s: %s", type(exc).__name__, exc)
+            # str(exc) as socketapi sends it, made safe to encode as UTF-8 JSON.
+            return str(exc).encode("utf-8", "replace").decode("utf-8")
+        logger.error("handler raised", exc_info=exc)
+        return INTERNAL_ERROR_MESSAGE
+
 
 def _lookup(table: dict[str, Any], name: object) -> Any:
     return table.get(name) if isinstance(name, str) else None
 
 
-def _describe(exc: Exception) -> str:
-    """``str(exc)`` as socketapi sends it, made safe to encode as UTF-8 JSON."""
-    return str(exc).encode("utf-8", "replace").decode("utf-8")
+class ClientError(Exception):
+    """An error meant for the client: its message is sent even with ``expose_errors=False``."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import TYPE_CHECKING
+import ssl
+from typing import TYPE_CHECKING, Any
 
 import pydantic
 import trio
@@ -19,6 +20,7 @@ from trio_websocket import Endpoint, wrap_server_stream
 from ._broker import Broadcast
 from ._connection import Connection
 from ._dispatch import Dispatcher
+from ._handshake import HandshakeRefused, check_handshake
 from ._hub import Hub
 from ._protocol import CLOSE_REASONS, CloseCode
 from ._session import Session
@@ -33,11 +35,14 @@ logger = logging.getLogger("trio_socketapi")
 class Server:
     """The connections of one running server of an app."""
 
-    def __init__(self, app: SocketAPI, settings: Settings) -> None:
+    def __init__(self, app: SocketAPI, settings: Settings, *, tls: bool = False) -> None:
         self.settings = settings
+        self.tls = tls
         self._app = app
         self.hub = Hub(app.counters)
-        self._dispatcher = Dispatcher(app.registry, self.hub, app.publish_policy)
+        self._dispatcher = Dispatcher(
+            app.registry, self.hub, app.publish_policy, settings, app.counters
+        )
         self._connections: dict[trio.CancelScope, Session | None] = {}
         self._drained = trio.Event()
         self._shutting_down = False
@@ -104,46 +109,83 @@ class Server:
     ) -> None:
         settings = self.settings
         async with trio.open_nursery() as nursery:
-            request = None
             with trio.move_on_after(settings.handshake_timeout):
-                request = await wrap_server_stream(
-                    nursery,
-                    stream,
-                    message_queue_size=1,
-                    max_message_size=settings.max_message_size,
-                    receive_buffer_size=settings.receive_buffer_size,
-                )
-            if request is None or self._shutting_down:
+                session = await self._open_session(nursery, stream, remote)
+            if session is None or self._shutting_down:
                 nursery.cancel_scope.cancel()
                 return
-            ws = await request.accept()
-            peer = remote or _address_of(request.remote)
-            connection = Connection.from_handshake(request.path, request.headers, peer)
-            session = Session(
-                ws, connection, self._dispatcher, self.hub, settings, self._app.counters
-            )
             self._connections[scope] = session
+            peer = _peer_text(session.connection.remote)
             counters = self._app.counters
             counters.connections_open += 1
             counters.connections_total += 1
-            logger.info("connection open: %s %s", _peer_text(peer), connection.path)
+            logger.info("connection open: %s %s", peer, session.connection.path)
             try:
                 await session.run()
             except Exception:
-                logger.exception("internal error on connection %s", _peer_text(peer))
+                logger.exception("internal error on connection %s", peer)
                 with trio.move_on_after(settings.close_timeout):
                     code = CloseCode.INTERNAL_ERROR
-                    await ws.aclose(code, CLOSE_REASONS[code])
+                    await session.ws.aclose(code, CLOSE_REASONS[code])
             finally:
                 counters.connections_open -= 1
-            closed = ws.closed
+            closed = session.ws.closed
             logger.info(
                 "connection closed: %s code=%s reason=%s",
-                _peer_text(peer),
+                peer,
                 closed.code if closed else None,
                 closed.reason if closed else None,
             )
             nursery.cancel_scope.cancel()
+
+    async def _open_session(
+        self,
+        nursery: trio.Nursery,
+        stream: trio.abc.Stream,
+        remote: tuple[str, int] | None,
+    ) -> Session | None:
+        """Run the opening handshake; return the session, or ``None`` if it was refused."""
+        settings = self.settings
+        request = await wrap_server_stream(
+            nursery,
+            stream,
+            message_queue_size=1,
+            max_message_size=settings.max_message_size,
+            receive_buffer_size=settings.receive_buffer_size,
+        )
+        peer = remote or _address_of(request.remote)
+        connection = Connection.from_handshake(request.path, request.headers, peer)
+        try:
+            if self._app.counters.connections_open >= settings.max_connections:
+                raise HandshakeRefused(503, "Too many connections")
+            check_handshake(
+                connection.path,
+                connection.headers,
+                self.tls,
+                settings.allowed_paths,
+                settings.allowed_origins,
+            )
+            for hook in self._app.handshake_hooks:
+                await hook(connection)
+        except HandshakeRefused as refused:
+            self._app.counters.handshakes_refused += 1
+            logger.warning(
+                "handshake refused: %s %s origin=%s -> %d %s",
+                _peer_text(peer),
+                connection.path,
+                connection.headers.get("origin"),
+                refused.status_code,
+                refused.reason,
+            )
+            await request.reject(refused.status_code, body=refused.reason.encode())
+            return None
+        except Exception:
+            self._app.counters.handshakes_refused += 1
+            logger.exception("handshake hook failed for %s", _peer_text(peer))
+            await request.reject(500, body=b"Internal Server Error")
+            return None
+        ws = await request.accept()
+        return Session(ws, connection, self._dispatcher, self.hub, settings, self._app.counters)
 
 
 async def serve(
@@ -152,17 +194,20 @@ async def serve(
     port: int,
     settings: Settings,
     *,
+    ssl_context: ssl.SSLContext | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Listen on ``host``:``port`` and serve ``app`` until cancelled; report the bound port."""
-    listeners = await trio.open_tcp_listeners(port, host=host)
+    listeners: list[Any] = list(await trio.open_tcp_listeners(port, host=host))
     if port == 0:
         # Port 0 on a name with several addresses gives each listener its own port: keep one.
         for extra in listeners[1:]:
             await extra.aclose()
         listeners = listeners[:1]
     bound_port: int = listeners[0].socket.getsockname()[1]
-    server = Server(app, settings)
+    if ssl_context is not None:
+        listeners = [trio.SSLListener(listener, ssl_context) for listener in listeners]
+    server = Server(app, settings, tls=ssl_context is not None)
     async with trio.open_nursery() as nursery:
         try:
             await nursery.start(server.run_broker)
@@ -174,7 +219,8 @@ async def serve(
                     handler_nursery=nursery,
                 )
             )
-            logger.info("serving on ws://%s:%d/", host or "0.0.0.0", bound_port)
+            scheme = "wss" if ssl_context is not None else "ws"
+            logger.info("serving on %s://%s:%d/", scheme, host or "0.0.0.0", bound_port)
             task_status.started(bound_port)
             await trio.sleep_forever()
         finally:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
@@ -24,9 +25,15 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 from ._connection import Connection
 from ._counters import Counters
 from ._dispatch import Dispatcher
-from ._frames import text_frame
+from ._frames import is_data_frame, text_frame
 from ._hub import Hub
-from ._protocol import CLOSE_REASONS, CloseCode, Inbound, ProtocolError, parse_inbound
+from ._protocol import (
+    CLOSE_REASONS,
+    CloseCode,
+    Inbound,
+    ProtocolError,
+    parse_inbound,
+)
 from ._settings import Settings
 from ._wire import send_frames
 
@@ -47,7 +54,8 @@ class Session:
     ) -> None:
         self.connection = connection
         self.close_code: CloseCode | None = None
-        self._ws = ws
+        self.close_reason: str | None = None
+        self.ws = ws
         self._dispatcher = dispatcher
         self._hub = hub
         self._settings = settings
@@ -56,19 +64,42 @@ class Session:
         self._scope = trio.CancelScope()
         self._writer_scope = trio.CancelScope(shield=True)
         self._write_in_progress = False
+        self._last_heard = trio.current_time()
 
     def deliver(self, frame: bytes) -> None:
         """Queue a broadcast frame without waiting; a full outbox closes the session (1013)."""
         try:
             self._outbox.send_nowait(frame)
         except trio.WouldBlock:
-            self._counters.slow_consumer_closes += 1
-            logger.warning("slow consumer %s closed (1013)", self.connection.remote)
-            self.close(CloseCode.TRY_AGAIN_LATER)
+            if self._settings.slow_consumer_policy == "drop_oldest" and self._drop_oldest_data():
+                self._outbox.send_nowait(frame)
+            else:
+                self._counters.slow_consumer_closes += 1
+                logger.warning("slow consumer %s closed (1013)", self.connection.remote)
+                self.close(CloseCode.TRY_AGAIN_LATER)
+                return
         except trio.ClosedResourceError:
-            pass  # closing: nothing more goes to this client
-        else:
-            self._counters.messages_out += 1
+            return  # closing: nothing more goes to this client
+        self._counters.messages_out += 1
+
+    def _drop_oldest_data(self) -> bool:
+        """Drop the oldest queued data frame, keeping the rest in order; False if none is queued.
+
+        Only runs when an outbox is full, so re-queueing what it holds is rare and bounded.
+        """
+        queued: list[bytes] = []
+        while True:
+            try:
+                queued.append(self._outbox_reader.receive_nowait())
+            except trio.WouldBlock:
+                break
+        index = next((i for i, f in enumerate(queued) if is_data_frame(f)), None)
+        if index is not None:
+            del queued[index]
+            self._counters.frames_dropped += 1
+        for frame in queued:
+            self._outbox.send_nowait(frame)
+        return index is not None
 
     async def send(self, frame: bytes) -> None:
         """Queue a reply frame, waiting for room; dropped if the session is closing."""
@@ -76,10 +107,11 @@ class Session:
             await self._outbox.send(frame)
             self._counters.messages_out += 1
 
-    def close(self, code: CloseCode) -> None:
+    def close(self, code: CloseCode, reason: str | None = None) -> None:
         """Stop the session and close the connection with ``code`` (the first code wins)."""
         if self.close_code is None:
             self.close_code = code
+            self.close_reason = reason or CLOSE_REASONS[code]
             self._hub.remove(self)
         self._stop_writer()
         self._scope.cancel()
@@ -90,6 +122,8 @@ class Session:
             with self._scope:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._write_loop)
+                    if self._settings.ping_interval is not None:
+                        nursery.start_soon(self._keepalive, self._settings.ping_interval)
                     try:
                         await self._read_loop(nursery)
                     finally:
@@ -99,7 +133,7 @@ class Session:
             self._hub.remove(self)
         if self.close_code is not None and not self._write_in_progress:
             with trio.move_on_after(self._settings.close_timeout):
-                await self._ws.aclose(self.close_code, CLOSE_REASONS[self.close_code])
+                await self.ws.aclose(self.close_code, self.close_reason)
 
     def _stop_writer(self) -> None:
         """Let the writer finish the write in progress, bounded by ``close_timeout``."""
@@ -109,11 +143,17 @@ class Session:
 
     async def _read_loop(self, nursery: trio.Nursery) -> None:
         in_flight = trio.Semaphore(self._settings.max_in_flight)
+        idle_timeout = self._settings.idle_timeout
         while True:
-            try:
-                raw = await self._ws.get_message()
-            except ConnectionClosed:
+            with trio.move_on_after(idle_timeout or math.inf) as idle:
+                try:
+                    raw = await self.ws.get_message()
+                except ConnectionClosed:
+                    return
+            if idle.cancelled_caught:
+                self.close(CloseCode.NORMAL, "Idle timeout.")
                 return
+            self._last_heard = trio.current_time()
             self._counters.messages_in += 1
             try:
                 inbound = parse_inbound(raw)
@@ -125,6 +165,23 @@ class Session:
             else:
                 await in_flight.acquire()
                 nursery.start_soon(self._handle_concurrently, inbound, in_flight)
+
+    async def _keepalive(self, interval: float) -> None:
+        """Ping a client that has been silent for ``interval``; close it if no pong comes."""
+        while True:
+            await trio.sleep_until(self._last_heard + interval)
+            if trio.current_time() < self._last_heard + interval:
+                continue  # heard from it meanwhile
+            with trio.move_on_after(self._settings.ping_timeout) as waiting:
+                try:
+                    await self.ws.ping()
+                except ConnectionClosed:
+                    return
+            if waiting.cancelled_caught:
+                logger.info("no pong from %s: closing", self.connection.remote)
+                self.close(CloseCode.POLICY_VIOLATION, "Keepalive ping timeout.")
+                return
+            self._last_heard = trio.current_time()
 
     async def _handle_concurrently(self, inbound: Inbound, in_flight: trio.Semaphore) -> None:
         try:
@@ -145,8 +202,9 @@ class Session:
                         break
                 self._write_in_progress = True
                 try:
-                    await send_frames(self._ws, b"".join(batch) if len(batch) > 1 else frame)
+                    await send_frames(self.ws, b"".join(batch) if len(batch) > 1 else frame)
                 except ConnectionClosed:
                     self._scope.cancel()
                     return
                 self._write_in_progress = False
+        self._last_heard = trio.current_time()

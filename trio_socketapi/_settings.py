@@ -2,31 +2,75 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any, Literal, cast
+
 import attrs
+
+SlowConsumerPolicy = Literal["close", "drop_oldest"]
+
+
+def _positive(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and value <= 0:
+        raise ValueError(f"Settings.{attribute.name} must be positive, got {value!r}")
+
+
+def _origins(value: object) -> tuple[str, ...] | Literal["*"]:
+    if value == "*":
+        return "*"
+    if isinstance(value, str):
+        return (value,)
+    return tuple(cast(Iterable[str], value))
 
 
 @attrs.frozen(kw_only=True)
 class Settings:
-    """Limits and timeouts for a ``SocketAPI`` server. Frozen: build a new one to change it."""
+    """Limits, timeouts and policies of a ``SocketAPI`` server, each with a safe default.
 
-    max_message_size: int = 1 << 20
+    Frozen: pass a new one to ``SocketAPI(settings=...)`` to change it. Times are in seconds;
+    ``None`` turns an optional timer off.
+    """
+
+    max_message_size: int = attrs.field(default=1 << 20, validator=_positive)
     """Largest inbound message in bytes (1 MiB); a larger one closes the connection with 1009."""
-    outbox_size: int = 256
-    """Frames queued for one client before it counts as a slow consumer and is closed with 1013.
-    Large enough to absorb a burst, small enough that one stalled client holds little memory."""
-    max_in_flight: int = 32
+    max_connections: int = attrs.field(default=10_000, validator=_positive)
+    """Open connections per server; past it a handshake is refused with HTTP 503."""
+    max_subscriptions: int = attrs.field(default=1_000, validator=_positive)
+    """Subscriptions one connection may hold; one more is refused with an error frame."""
+    max_in_flight: int = attrs.field(default=32, validator=_positive)
     """Messages with an ``id`` handled concurrently per connection; past it the server stops
     reading from that client (backpressure) until one finishes."""
-    handshake_timeout: float = 10.0
+    outbox_size: int = attrs.field(default=256, validator=_positive)
+    """Frames queued for one client. Large enough to absorb a burst, small enough that a stalled
+    client holds little memory. What happens when it is full is ``slow_consumer_policy``."""
+    slow_consumer_policy: SlowConsumerPolicy = "close"
+    """``"close"``: a client whose outbox is full is closed with 1013, the others are served on
+    time. ``"drop_oldest"``: its oldest queued data frame is dropped instead (counted in
+    ``app.counters.frames_dropped``); replies are never dropped."""
+    handshake_timeout: float = attrs.field(default=10.0, validator=_positive)
     """Seconds a client has to complete the opening handshake before it is dropped."""
-    close_timeout: float = 2.0
-    """Seconds to wait for the closing handshake before the TCP connection is dropped."""
-    shutdown_timeout: float = 5.0
+    ping_interval: float | None = attrs.field(default=20.0, validator=_positive)
+    """Seconds of silence from a client after which the server pings it (``None``: never)."""
+    ping_timeout: float = attrs.field(default=20.0, validator=_positive)
+    """Seconds to wait for the pong before closing the connection with 1008."""
+    idle_timeout: float | None = attrs.field(default=None, validator=_positive)
+    """Seconds without a message from the client before it is closed with 1000 (``None``: never;
+    listeners that only receive broadcasts are legitimate, so this is off by default)."""
+    close_timeout: float = attrs.field(default=2.0, validator=_positive)
+    """Seconds to wait for the closing handshake (and a write in progress) before dropping TCP."""
+    shutdown_timeout: float = attrs.field(default=5.0, validator=_positive)
     """Seconds a shutting-down server waits for its clients' closing handshakes (code 1001)."""
-    receive_buffer_size: int = 64 * 1024
+    receive_buffer_size: int = attrs.field(default=64 * 1024, validator=_positive)
     """Bytes read from the socket per system call (trio-websocket's own default is 4 KiB)."""
-
-    def __attrs_post_init__(self) -> None:
-        for field in attrs.fields(type(self)):
-            if getattr(self, field.name) <= 0:
-                raise ValueError(f"Settings.{field.name} must be positive")
+    allowed_origins: tuple[str, ...] | Literal["*"] = attrs.field(default=(), converter=_origins)
+    """Browser origins allowed besides the server's own (``"*"``: any). A handshake whose
+    ``Origin`` names another site is refused with 403, against cross-site WebSocket hijacking;
+    handshakes without ``Origin`` (non-browser clients) are accepted."""
+    allowed_paths: tuple[str, ...] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(tuple)
+    )
+    """Handshake paths served (``None``: any); another path is refused with 404."""
+    expose_errors: bool = True
+    """Send ``str(exc)`` for any handler exception (socketapi's behaviour). ``False`` sends
+    "Internal server error." and logs the traceback, except for ``ClientError``s, whose
+    message is always meant for the client."""

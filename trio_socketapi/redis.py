@@ -1,0 +1,281 @@
+"""``RedisBroker``: share broadcasts between processes and hosts through Redis or Valkey pub/sub.
+
+Every broadcast of an app is one ``PUBLISH`` of ``Broadcast.encode()`` on one Redis channel
+(``trio_socketapi`` unless told otherwise); every serving process holds one ``SUBSCRIBE`` on it and
+delivers what arrives to its own subscribers. So a frame crosses Redis once per broadcast, never
+once per subscriber, and scoped delivery stays exact: each server matches the key itself.
+
+The message on the Redis channel is one UTF-8 JSON object, the same that ``Broadcast.encode``
+writes, so any service can publish (``redis-cli PUBLISH trio_socketapi '{...}'``)::
+
+    {"channel": "chat", "key": {"room": "a"}, "data": {"text": "hi"}}
+
+``channel`` names the app channel; ``key`` holds the ``RequiredOnSubscribe`` values that scope
+the broadcast (``{}`` or absent: every subscriber of the channel); ``data`` is the result the
+subscribers receive (absent: ``null``). A message that is not such an object is logged and
+skipped; a key a server's channel does not accept is logged and dropped by that server.
+
+Delivery is at most once. ``publish`` is never retried (a retry after a timeout could deliver a
+broadcast twice); while Redis is unreachable every broadcast fails with ``BrokerUnavailable`` and
+is lost, and a server that lost its subscription misses whatever was published until it has
+subscribed again. Nothing is queued or replayed: Redis pub/sub keeps no history.
+
+The client is coredis (anyio-based, so it runs on trio's own loop). Its ``PubSub`` can retry by
+itself, but silently and with its own schedule; here the retry loop is ours (``run``), so a lost
+connection is logged, the backoff is the documented one, and the first connection failing is an
+error rather than an endless retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import urllib.parse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import trio
+
+from ._broker import Broadcast, Receiver
+from ._forward import PublishError
+
+try:
+    import coredis
+    import coredis.exceptions
+    from coredis.patterns.pubsub import PubSub
+    from coredis.retry import NoRetryPolicy
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError("RedisBroker needs coredis: pip install 'trio_socketapi[redis]'") from exc
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
+__all__ = ["BrokerUnavailable", "RedisBroker"]
+
+logger = logging.getLogger("trio_socketapi")
+
+# What "Redis cannot be reached" looks like: coredis's own errors (refused, reset, handshake or
+# auth failure, an error reply), socket errors, and a request or subscription that timed out.
+_UNREACHABLE: tuple[type[Exception], ...] = (coredis.exceptions.RedisError, OSError, TimeoutError)
+
+
+class BrokerUnavailable(PublishError):
+    """The broker cannot be reached: at start (``run``), or for one broadcast (``publish``).
+
+    A ``PublishError``, so code that catches failed broadcasts catches it whether the app
+    forwards to its server or publishes to Redis.
+    """
+
+
+class RedisBroker:
+    """A shared broker on a Redis or Valkey server (6.0 or later: the client speaks RESP3).
+
+    ``url`` is a ``redis://[[user]:password@]host[:port][/db]`` URL (``rediss://`` for TLS,
+    ``unix://path`` for a socket). ``channel`` is the Redis pub/sub channel every process of the
+    deployment publishes and subscribes on; give unrelated apps on one Redis different channels
+    (the database number does not separate pub/sub channels).
+
+    ``timeout`` bounds connecting, subscribing and each ``publish`` (seconds).
+    After a lost connection ``run`` waits ``reconnect_delay`` before the first new attempt,
+    doubling after each failure up to ``max_reconnect_delay``. A subscription that has heard
+    nothing for ``ping_interval`` seconds sends a PING, so a silently dead connection is noticed
+    within ``ping_interval + timeout``.
+
+    Raises ``ValueError`` for a URL coredis cannot parse. Nothing connects until ``run`` or
+    ``publish``.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        channel: str = "trio_socketapi",
+        timeout: float = 5.0,
+        reconnect_delay: float = 0.1,
+        max_reconnect_delay: float = 5.0,
+        ping_interval: float = 15.0,
+    ) -> None:
+        if not channel:
+            raise ValueError("channel must be a non-empty string")
+        if timeout <= 0 or reconnect_delay <= 0 or max_reconnect_delay < reconnect_delay:
+            raise ValueError(
+                "timeout and reconnect_delay must be positive, max_reconnect_delay at least "
+                "reconnect_delay"
+            )
+        self.url = url
+        self.channel = channel
+        self.timeout = timeout
+        self.reconnect_delay = reconnect_delay
+        self.max_reconnect_delay = max_reconnect_delay
+        self.ping_interval = ping_interval
+        self._where = _redacted(url)
+        self._new_client()  # parse the URL now: a typo fails here, not at the first broadcast
+        # Clients of the subscriptions ``run`` holds open; ``publish`` borrows the newest one.
+        self._live: list[coredis.Redis[bytes]] = []
+
+    def __repr__(self) -> str:
+        return f"RedisBroker({self._where!r}, channel={self.channel!r})"
+
+    @property
+    def is_shared(self) -> bool:
+        """Always: every process subscribed to the channel receives what is published."""
+        return True
+
+    async def publish(self, broadcast: Broadcast) -> None:
+        """``PUBLISH`` the broadcast once; the servers subscribed deliver it.
+
+        In a process where ``run`` is subscribed, its connection is reused; otherwise (a script
+        or worker with no server) each call opens a connection for its one command.
+        Returns once Redis has accepted it, before any server has delivered it.
+        Raises ``BrokerUnavailable`` if Redis cannot be reached or does not answer within
+        ``timeout``; that broadcast is then lost (it is not retried: a retry could deliver it
+        twice).
+        """
+        payload = broadcast.encode()
+        try:
+            with trio.fail_after(self.timeout):
+                if self._live:
+                    await self._live[-1].publish(self.channel, payload)
+                else:
+                    async with self._connected() as client:
+                        await client.publish(self.channel, payload)
+        except trio.TooSlowError:
+            raise BrokerUnavailable(
+                f"no answer from Redis at {self._where} within {self.timeout:g} s; "
+                f"broadcast to {broadcast.channel!r} lost"
+            ) from None
+        except BaseException as exc:
+            _reraise_unless_unreachable(exc)
+            raise BrokerUnavailable(
+                f"cannot reach Redis at {self._where} ({_reason(exc)}); "
+                f"broadcast to {broadcast.channel!r} lost"
+            ) from exc
+
+    async def run(
+        self, receiver: Receiver, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Subscribe, report started, and hand every broadcast to ``receiver`` until cancelled.
+
+        Raises ``BrokerUnavailable`` (before reporting started) if the first connection or
+        subscription fails. Once started it never raises for Redis: a lost connection is
+        logged, retried with backoff and resubscribed. A malformed message, or ``receiver``
+        raising, is logged and skipped. Cancellation unsubscribes (briefly, shielded) and
+        closes the connection.
+        """
+        started = False
+        delay = self.reconnect_delay
+        while True:
+            try:
+                async with self._subscribed() as (client, messages):
+                    if started:
+                        logger.warning(
+                            "reconnected to Redis at %s; broadcasts published while it was "
+                            "unreachable were lost",
+                            self._where,
+                        )
+                    else:
+                        started = True
+                        task_status.started()
+                    delay = self.reconnect_delay
+                    self._live.append(client)
+                    try:
+                        await _deliver_each(messages, receiver)
+                    finally:
+                        self._live.remove(client)
+            except BaseException as exc:
+                _reraise_unless_unreachable(exc)
+                if not started:
+                    raise BrokerUnavailable(
+                        f"cannot reach Redis at {self._where}: {_reason(exc)}"
+                    ) from exc
+                logger.warning(
+                    "Redis at %s unreachable (%s); retrying in %g s",
+                    self._where,
+                    _reason(exc),
+                    delay,
+                )
+            await trio.sleep(delay)
+            delay = min(delay * 2, self.max_reconnect_delay)
+
+    def _new_client(self) -> coredis.Redis[bytes]:
+        return coredis.Redis.from_url(
+            self.url,
+            decode_responses=False,
+            retry_policy=NoRetryPolicy(),
+            connect_timeout=self.timeout,
+            stream_timeout=self.timeout,
+        )
+
+    @asynccontextmanager
+    async def _connected(self) -> AsyncIterator[coredis.Redis[bytes]]:
+        async with self._new_client() as client:
+            yield client
+
+    @asynccontextmanager
+    async def _subscribed(
+        self,
+    ) -> AsyncIterator[tuple[coredis.Redis[bytes], PubSub[bytes]]]:
+        async with (
+            self._connected() as client,
+            client.pubsub(
+                channels=[self.channel],
+                ignore_subscribe_messages=True,
+                retry_policy=NoRetryPolicy(),
+                subscription_timeout=self.timeout,
+                max_idle_seconds=self.ping_interval,
+            ) as messages,
+        ):
+            yield client, messages
+
+
+async def _deliver_each(messages: PubSub[bytes], receiver: Receiver) -> None:
+    """Decode and deliver messages until the subscription ends (its connection is lost)."""
+    while True:
+        message = await messages.get_message()
+        if message is None or message["type"] != "message":
+            continue  # subscription confirmations
+        raw = message["data"]
+        if not isinstance(raw, bytes):  # pragma: no cover - a "message" always carries bytes
+            continue
+        try:
+            broadcast = Broadcast.decode(raw)
+        except ValueError as exc:
+            logger.warning("malformed broker message skipped (%s): %r", exc, raw[:200])
+            continue
+        try:
+            receiver(broadcast)
+        except Exception:
+            logger.exception("delivering a broadcast to %r failed", broadcast.channel)
+
+
+def _reraise_unless_unreachable(exc: BaseException) -> None:
+    """Re-raise ``exc`` (or, from a group, what is not a Redis failure) unless it is only that.
+
+    coredis runs in task groups, so its errors arrive wrapped in exception groups; a
+    cancellation that races a failure keeps propagating without the failure attached.
+    """
+    if isinstance(exc, BaseExceptionGroup):
+        _, rest = exc.split(_UNREACHABLE)
+        if rest is not None:
+            raise rest
+    elif not isinstance(exc, _UNREACHABLE):
+        raise exc
+
+
+def _reason(exc: BaseException) -> str:
+    """The first Redis failure inside ``exc``, as one line."""
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return str(exc) or type(exc).__name__
+
+
+def _redacted(url: str) -> str:
+    """``url`` without its password, for logs and error messages."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = parts.username or ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
