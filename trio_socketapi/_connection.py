@@ -40,10 +40,11 @@ class Connection:
         target: str,
         raw_headers: list[tuple[bytes, bytes]],
         remote: tuple[str, int] | None,
+        host: str | None = None,
     ) -> Connection:
-        """Build the connection from a handshake's request target and raw headers."""
+        """Build the connection from a handshake's request target, ``Host`` and other headers."""
         split = urlsplit(target)
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = {"host": host} if host is not None else {}
         for raw_name, raw_value in raw_headers:
             name = raw_name.decode("latin-1").lower()
             value = raw_value.decode("latin-1")

@@ -25,6 +25,7 @@ from ._hub import Hub
 from ._protocol import CLOSE_REASONS, CloseCode
 from ._session import Session
 from ._settings import Settings
+from ._wire import handshake_host
 
 if TYPE_CHECKING:
     from ._app import SocketAPI
@@ -154,7 +155,9 @@ class Server:
             receive_buffer_size=settings.receive_buffer_size,
         )
         peer = remote or _address_of(request.remote)
-        connection = Connection.from_handshake(request.path, request.headers, peer)
+        connection = Connection.from_handshake(
+            request.path, request.headers, peer, handshake_host(request)
+        )
         try:
             if self._app.counters.connections_open >= settings.max_connections:
                 raise HandshakeRefused(503, "Too many connections")

@@ -7,12 +7,15 @@ straight to the connection's stream, under the same lock trio-websocket uses for
 (pongs, close), and only while wsproto says the connection is open: nothing is ever written after
 a close frame. This uses two private attributes (``_stream``, ``_stream_lock``) and ``_wsproto``
 of trio-websocket 0.11 to 0.12; ``tests/test_wire.py`` guards them.
+
+The handshake's ``Host`` header, which wsproto moves out of the header list into its ``Request``
+event, is read here too (``handshake_host``): the origin check needs it.
 """
 
 from __future__ import annotations
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection
+from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest
 from wsproto.connection import ConnectionState
 
 
@@ -28,3 +31,9 @@ async def send_frames(ws: WebSocketConnection, frames: bytes) -> None:
             await ws._stream.send_all(frames)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             raise ConnectionClosed(ws.closed) from None
+
+
+def handshake_host(request: WebSocketRequest) -> str | None:
+    """The ``Host`` header of a handshake (wsproto keeps it out of ``request.headers``)."""
+    host = getattr(request._event, "host", None)
+    return host if isinstance(host, str) else None

@@ -23,7 +23,13 @@ from typing import Any, cast
 import pydantic_core
 import trio
 import trio.testing
-from trio_websocket import CloseReason, ConnectionClosed, WebSocketConnection, wrap_client_stream
+from trio_websocket import (
+    CloseReason,
+    ConnectionClosed,
+    ConnectionRejected,
+    WebSocketConnection,
+    wrap_client_stream,
+)
 
 from ._app import SocketAPI
 from ._protocol import MessageId, to_json
@@ -128,19 +134,37 @@ class TestServer:
             functools.partial(self._server.handle_stream, server_stream, remote=remote)
         )
         extra_headers = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
-        async with trio.open_nursery() as nursery:
-            ws = await wrap_client_stream(
-                nursery,
-                cast(Any, client_stream),  # typed for sockets, works on any trio Stream
-                "testserver",
-                path,
-                extra_headers=extra_headers,
-                message_queue_size=1024,
-            )
-            try:
-                yield TestClient(ws)
-            finally:
-                await ws.aclose()
+        try:
+            async with trio.open_nursery() as nursery:
+                ws = await wrap_client_stream(
+                    nursery,
+                    cast(Any, client_stream),  # typed for sockets, works on any trio Stream
+                    "testserver",
+                    path,
+                    extra_headers=extra_headers,
+                    message_queue_size=1024,
+                )
+                try:
+                    yield TestClient(ws)
+                finally:
+                    await ws.aclose()
+        except Exception as exc:
+            # trio-websocket raises a refusal from its reader task, so it arrives wrapped in
+            # the nursery's exception group: hand the caller the ConnectionRejected itself.
+            rejection = _find_rejection(exc)
+            if rejection is None:
+                raise
+            raise rejection from None
+
+
+def _find_rejection(exc: BaseException) -> ConnectionRejected | None:
+    if isinstance(exc, ConnectionRejected):
+        return exc
+    for inner in getattr(exc, "exceptions", ()):
+        found = _find_rejection(inner)
+        if found is not None:
+            return found
+    return None
 
 
 @asynccontextmanager
