@@ -125,6 +125,7 @@ class SocketAPI:
         port: int | None = None,
         *,
         ssl_context: ssl.SSLContext | None = None,
+        reuse_port: bool = False,
         task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Serve until cancelled: ``port = await nursery.start(app.serve, "127.0.0.1", 0)``.
@@ -132,7 +133,8 @@ class SocketAPI:
         ``host``/``port`` default to the app's. Reports the bound port to ``nursery.start``.
         Raises ``OSError`` if the address cannot be bound. On cancellation every client gets
         close code 1001; the call returns once all connections are closed (at most
-        ``settings.shutdown_timeout`` later). With ``ssl_context``, serves TLS (``wss://``).
+        ``settings.shutdown_timeout`` later). With ``ssl_context``, serves TLS (``wss://``);
+        with ``reuse_port``, shares the port with other processes (``SO_REUSEPORT``).
         """
         await serve(
             self,
@@ -140,6 +142,7 @@ class SocketAPI:
             self.port if port is None else port,
             self.settings,
             ssl_context=ssl_context,
+            reuse_port=reuse_port,
             task_status=task_status,
         )
 
@@ -149,20 +152,20 @@ class SocketAPI:
         port: int | None = None,
         *,
         ssl_context: ssl.SSLContext | None = None,
+        reuse_port: bool = False,
     ) -> None:
         """Serve in a new trio loop until Ctrl-C or SIGTERM, then shut down cleanly."""
         if not logging.getLogger().handlers:
             logging.basicConfig(level=logging.INFO, format="%(message)s")
-        trio.run(self._serve_until_signal, host, port, ssl_context)
+        serve = functools.partial(
+            self.serve, host, port, ssl_context=ssl_context, reuse_port=reuse_port
+        )
+        trio.run(self._serve_until_signal, serve)
 
-    async def _serve_until_signal(
-        self, host: str | None, port: int | None, ssl_context: ssl.SSLContext | None
-    ) -> None:
+    async def _serve_until_signal(self, serve: Callable[..., Awaitable[None]]) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
-                await nursery.start(
-                    functools.partial(self.serve, host, port, ssl_context=ssl_context)
-                )
+                await nursery.start(serve)
                 async for signum in signals:
                     logger.info("%s received, shutting down", signal.Signals(signum).name)
                     nursery.cancel_scope.cancel()

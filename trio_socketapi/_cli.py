@@ -6,10 +6,16 @@ import argparse
 import importlib
 import logging
 import os
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Sequence
 
 from ._app import SocketAPI
+
+WORKER_STOP_TIMEOUT = 10.0
+"""Seconds the supervisor waits for its workers to shut down before killing them."""
 
 
 def load_app(spec: str) -> SocketAPI:
@@ -41,6 +47,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", default=None, help="interface to bind (default: the app's)")
     parser.add_argument("--port", type=int, default=None, help="port (default: the app's)")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the port with SO_REUSEPORT (needs a shared broker)",
+    )
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
@@ -49,7 +62,58 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(message)s")
     app = load_app(args.app)
+    if args.workers < 1:
+        raise SystemExit("error: --workers must be at least 1")
+    if args.workers > 1:
+        if not app.broker.is_shared:
+            raise SystemExit(
+                "error: --workers N>1 needs a shared broker, e.g."
+                " SocketAPI(broker=RedisBroker(...)): each worker has its own subscribers,"
+                " and only a shared broker carries a broadcast to all of them"
+            )
+        port = app.port if args.port is None else args.port
+        if port == 0:
+            raise SystemExit("error: --workers N>1 needs a fixed --port, not 0")
+        host = app.host if args.host is None else args.host
+        raise SystemExit(run_workers(args.app, host, port, args.workers, args.log_level))
     try:
-        app.run(args.host, args.port)
+        app.run(args.host, args.port, reuse_port=args.reuse_port)
     except OSError as exc:
         raise SystemExit(f"error: cannot serve: {exc}") from exc
+
+
+def run_workers(spec: str, host: str, port: int, workers: int, log_level: str) -> int:
+    """Start ``workers`` server processes on one port; relay SIGINT/SIGTERM; return an exit code.
+
+    The parent only supervises: it forwards the first signal to every worker, waits up to
+    ``WORKER_STOP_TIMEOUT`` for them to shut down cleanly, and kills what is left.
+    """
+    command = [sys.executable, "-m", "trio_socketapi", spec, "--host", host, "--port", str(port)]
+    command += ["--reuse-port", "--log-level", log_level]
+    children = [subprocess.Popen(command) for _ in range(workers)]
+    stopping: list[int] = []
+
+    def relay(signum: int, _frame: object) -> None:
+        stopping.append(signum)
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, relay) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.2)
+        if not stopping:  # a worker died on its own: take the others down too
+            relay(signal.SIGTERM, None)
+        deadline = time.monotonic() + WORKER_STOP_TIMEOUT
+        for child in children:
+            try:
+                child.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    failed = [c.returncode for c in children if c.returncode not in (0, -signal.SIGINT)]
+    return 1 if failed and not stopping else 0

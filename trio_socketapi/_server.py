@@ -22,6 +22,7 @@ from ._connection import Connection
 from ._dispatch import Dispatcher
 from ._handshake import HandshakeRefused, check_handshake
 from ._hub import Hub
+from ._listeners import open_listeners
 from ._protocol import CLOSE_REASONS, CloseCode
 from ._session import Session
 from ._settings import Settings
@@ -198,15 +199,11 @@ async def serve(
     settings: Settings,
     *,
     ssl_context: ssl.SSLContext | None = None,
+    reuse_port: bool = False,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Listen on ``host``:``port`` and serve ``app`` until cancelled; report the bound port."""
-    listeners: list[Any] = list(await trio.open_tcp_listeners(port, host=host))
-    if port == 0:
-        # Port 0 on a name with several addresses gives each listener its own port: keep one.
-        for extra in listeners[1:]:
-            await extra.aclose()
-        listeners = listeners[:1]
+    listeners: list[Any] = list(await open_listeners(host, port, reuse_port=reuse_port))
     bound_port: int = listeners[0].socket.getsockname()[1]
     if ssl_context is not None:
         listeners = [trio.SSLListener(listener, ssl_context) for listener in listeners]

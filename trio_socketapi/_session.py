@@ -35,7 +35,7 @@ from ._protocol import (
     parse_inbound,
 )
 from ._settings import Settings
-from ._wire import send_frames
+from ._wire import raw_socket, send_frames, write_nowait
 
 logger = logging.getLogger("trio_socketapi")
 
@@ -65,11 +65,20 @@ class Session:
         self._writer_scope = trio.CancelScope(shield=True)
         self._write_in_progress = False
         self._last_heard = trio.current_time()
+        # The fast path (see _wire.py): a frame may go straight to the socket only while the
+        # writer waits on an empty outbox. Whoever queues a frame clears _writer_idle first.
+        self._socket = raw_socket(ws)
+        self._writer_idle = False
+        self._partial_head = False
 
     def deliver(self, frame: bytes) -> None:
-        """Queue a broadcast frame without waiting; a full outbox closes the session (1013)."""
+        """Send or queue a broadcast frame without waiting; a full outbox closes the session."""
+        if self._write_now(frame):
+            self._counters.messages_out += 1
+            return
         try:
             self._outbox.send_nowait(frame)
+            self._writer_idle = False
         except trio.WouldBlock:
             if self._settings.slow_consumer_policy == "drop_oldest" and self._drop_oldest_data():
                 self._outbox.send_nowait(frame)
@@ -94,6 +103,8 @@ class Session:
             except trio.WouldBlock:
                 break
         index = next((i for i, f in enumerate(queued) if is_data_frame(f)), None)
+        if index == 0 and self._partial_head:
+            index = next((i for i, f in enumerate(queued) if i and is_data_frame(f)), None)
         if index is not None:
             del queued[index]
             self._counters.frames_dropped += 1
@@ -102,10 +113,32 @@ class Session:
         return index is not None
 
     async def send(self, frame: bytes) -> None:
-        """Queue a reply frame, waiting for room; dropped if the session is closing."""
+        """Send or queue a reply frame, waiting for room; dropped if the session is closing."""
+        if self._write_now(frame):
+            self._counters.messages_out += 1
+            return
         with contextlib.suppress(trio.ClosedResourceError):
+            self._writer_idle = False
             await self._outbox.send(frame)
             self._counters.messages_out += 1
+
+    def _write_now(self, frame: bytes) -> bool:
+        """Write ``frame`` to the socket at once if nothing is ahead of it; queue what is left.
+
+        Returns False, having done nothing, when the frame has to take the queued path.
+        """
+        if self._socket is None or not self._writer_idle or self.close_code is not None:
+            return False
+        written = write_nowait(self.ws, self._socket, frame)
+        if written == 0:
+            return False
+        if written < len(frame):
+            # The stream is mid-frame until the writer sends the rest, ahead of everything else.
+            self._outbox.send_nowait(frame[written:])
+            self._writer_idle = False
+            self._partial_head = True
+            self._write_in_progress = True
+        return True
 
     def close(self, code: CloseCode, reason: str | None = None) -> None:
         """Stop the session and close the connection with ``code`` (the first code wins)."""
@@ -137,6 +170,7 @@ class Session:
 
     def _stop_writer(self) -> None:
         """Let the writer finish the write in progress, bounded by ``close_timeout``."""
+        self._writer_idle = False  # nothing more goes straight to the socket either
         self._outbox.close()
         deadline = trio.current_time() + self._settings.close_timeout
         self._writer_scope.deadline = min(self._writer_scope.deadline, deadline)
@@ -191,20 +225,34 @@ class Session:
 
     async def _write_loop(self) -> None:
         with self._writer_scope:
-            async for frame in self._outbox_reader:
-                if self.close_code is not None:
-                    return  # closing: the close frame goes next, queued frames are dropped
-                batch = [frame]
+            while True:
+                try:
+                    first = self._outbox_reader.receive_nowait()
+                except trio.WouldBlock:
+                    self._writer_idle = True
+                    try:
+                        first = await self._outbox_reader.receive()
+                    except trio.EndOfChannel:
+                        return
+                except trio.EndOfChannel:
+                    return
+                batch = [first]
                 while True:
                     try:
                         batch.append(self._outbox_reader.receive_nowait())
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
+                partial_head, self._partial_head = self._partial_head, False
+                if self.close_code is not None:
+                    if not partial_head:
+                        return  # closing: the close frame goes next, queued frames are dropped
+                    batch = batch[:1]  # finish the frame already begun on the wire
                 self._write_in_progress = True
                 try:
-                    await send_frames(self.ws, b"".join(batch) if len(batch) > 1 else frame)
+                    await send_frames(self.ws, b"".join(batch) if len(batch) > 1 else first)
                 except ConnectionClosed:
                     self._scope.cancel()
                     return
                 self._write_in_progress = False
-        self._last_heard = trio.current_time()
+                if self.close_code is not None:
+                    return
