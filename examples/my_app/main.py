@@ -1,0 +1,41 @@
+"""The example app: five routers served as one WebSocket API.
+
+Run it as a script from anywhere::
+
+    python3 examples/my_app/main.py
+
+or, from this directory, with the command line the package installs::
+
+    python3 -m trio_socketapi main:app --host 127.0.0.1 --port 8000
+
+Either way the routers are imported as the ``routers`` package next to this file.
+"""
+
+from __future__ import annotations
+
+from routers import analytics, chat, notifications, orders, users
+
+from trio_socketapi import SocketAPI
+
+app = SocketAPI(host="127.0.0.1", port=8000)
+app.include_router(users.router)
+app.include_router(chat.router)
+app.include_router(notifications.router)
+app.include_router(analytics.router)
+app.include_router(orders.router)
+
+
+def main() -> None:
+    """Serve on 127.0.0.1:8000 until Ctrl-C."""
+    url = f"ws://{app.host}:{app.port}/"
+    print(f"Example app starting on {url} (Ctrl-C stops it)")
+    print(f"Talk to it: python3 -m pip install websockets && python3 -m websockets {url}")
+    print('  then type: {"type": "action", "channel": "get_user", "data": {"user_id": 1}}')
+    try:
+        app.run()
+    except OSError as exc:
+        raise SystemExit(f"error: cannot serve on {url}: {exc}") from exc
+
+
+if __name__ == "__main__":
+    main()

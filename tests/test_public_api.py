@@ -1,0 +1,108 @@
+"""The public surface: what ``trio_socketapi`` and ``trio_socketapi.testing`` export, documented.
+
+Changing ``__all__`` is a deliberate act: update the pinned lists here together with the README.
+"""
+
+from __future__ import annotations
+
+import inspect
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import trio_socketapi
+import trio_socketapi.testing
+
+PACKAGE_ALL = [
+    "ActionHandler",
+    "ChannelHandler",
+    "ClientError",
+    "Connection",
+    "Counters",
+    "Depends",
+    "HandshakeRefused",
+    "PublishError",
+    "RequiredOnSubscribe",
+    "Router",
+    "Settings",
+    "SocketAPI",
+]
+
+TESTING_ALL = ["TestClient", "TestServer", "open_test_client", "open_test_server"]
+
+PUBLIC_MODULES = [
+    pytest.param(trio_socketapi, PACKAGE_ALL, id="trio_socketapi"),
+    pytest.param(trio_socketapi.testing, TESTING_ALL, id="trio_socketapi.testing"),
+]
+
+
+@pytest.mark.parametrize(("module", "names"), PUBLIC_MODULES)
+def test_all_is_pinned(module: ModuleType, names: list[str]) -> None:
+    assert sorted(module.__all__) == sorted(names)
+    assert len(set(module.__all__)) == len(module.__all__), "no duplicates"
+
+
+@pytest.mark.parametrize(("module", "names"), PUBLIC_MODULES)
+def test_every_exported_name_exists(module: ModuleType, names: list[str]) -> None:
+    missing = [name for name in module.__all__ if not hasattr(module, name)]
+    assert missing == []
+
+
+def test_the_issue_import_line_works() -> None:
+    from trio_socketapi import Depends, RequiredOnSubscribe, Router, SocketAPI
+
+    assert [SocketAPI, Router, RequiredOnSubscribe, Depends] == [
+        trio_socketapi.SocketAPI,
+        trio_socketapi.Router,
+        trio_socketapi.RequiredOnSubscribe,
+        trio_socketapi.Depends,
+    ]
+
+
+def _own_doc(obj: Any) -> str | None:
+    """``obj``'s docstring, not one inherited from ``object`` or a generic base."""
+    doc = obj.__doc__
+    if inspect.isclass(obj):
+        for base in obj.__mro__[1:]:
+            if base.__doc__ == doc:
+                return None
+    return doc.strip() if doc else None
+
+
+def _public_items() -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    for module in (trio_socketapi, trio_socketapi.testing):
+        for name in module.__all__:
+            items.append((f"{module.__name__}.{name}", getattr(module, name)))
+    return items
+
+
+@pytest.mark.parametrize(("qualified", "obj"), _public_items(), ids=lambda v: str(v))
+def test_every_public_name_has_a_docstring(qualified: str, obj: Any) -> None:
+    assert _own_doc(obj), f"{qualified} has no docstring of its own"
+
+
+def _public_members() -> list[tuple[str, Any]]:
+    members: list[tuple[str, Any]] = []
+    for qualified, obj in _public_items():
+        if not inspect.isclass(obj):
+            continue
+        for attr, value in vars(obj).items():
+            if attr.startswith("_"):
+                continue
+            if isinstance(value, (classmethod, staticmethod)):
+                value = value.__func__
+            if isinstance(value, property) or inspect.isfunction(value):
+                members.append((f"{qualified}.{attr}", value))
+    return members
+
+
+@pytest.mark.parametrize(("qualified", "member"), _public_members(), ids=lambda v: str(v))
+def test_every_public_method_and_property_has_a_docstring(qualified: str, member: Any) -> None:
+    assert member.__doc__ and member.__doc__.strip(), f"{qualified} has no docstring"
+
+
+def test_public_modules_have_docstrings() -> None:
+    for module in (trio_socketapi, trio_socketapi.testing):
+        assert module.__doc__ and module.__doc__.strip()
