@@ -187,11 +187,6 @@ ACTIONS = [
         {"channel": "aliased"},
         completed("aliased", {"user_id": 1}),
         id="aliased-model-sent-by-field-name",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG: models are sent by alias ({'userId': 1}); socketapi sends model_dump() "
-            "and pydantic's JSON form uses field names",
-        ),
     ),
 ]
 

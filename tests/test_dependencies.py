@@ -204,11 +204,6 @@ async def test_depends_with_required_on_subscribe_on_a_channel(
     assert seen == [User(id=3, name="bo")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (spec reading): a Depends + RequiredOnSubscribe parameter is resolved on "
-    "subscribe but is not part of the subscription key, so broadcasts ignore it",
-)
 async def test_a_depends_required_on_subscribe_value_scopes_delivery_like_any_key(
     app: SocketAPI, serve: Any
 ) -> None:

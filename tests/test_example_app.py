@@ -503,11 +503,6 @@ async def test_every_router_is_served_under_plain_names(
 # --- package bugs found while writing the example (see the reasons) ---------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A channel bound to two apps forwards to the one that does not serve, even though "
-    "the other serves in this process; the forward fails and no subscriber gets the broadcast.",
-)
 async def test_a_router_included_in_two_apps_broadcasts_through_the_one_serving_here() -> None:
     router = Router()
 
@@ -532,11 +527,6 @@ async def test_a_router_included_in_two_apps_broadcasts_through_the_one_serving_
             assert await client.receive_json() == {"type": "data", "channel": "news", "data": "hi"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PublishError's message ends in str(HandshakeError()), which is empty; the cause "
-    "(connection refused) is only in __cause__.__cause__.",
-)
 async def test_a_failed_forward_says_why() -> None:
     app = SocketAPI(host="127.0.0.1", port=_free_port())  # nothing listens there
 

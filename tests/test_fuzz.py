@@ -267,7 +267,8 @@ def expected_reply(message: Any) -> dict[str, Any] | None:
         return reply("action", status="completed", data=result)
     models = CHANNELS.get(name) if name else None
     if message_type == "unsubscribe":
-        if models is not None and name == "room" and data and valid(models[0], data) is None:
+        keyed = models is not None and name == "room"
+        if keyed and data is not None and data != {} and valid(models[0], data) is None:
             return invalid(name)
         return reply("unsubscribed")
     if models is None:
@@ -276,10 +277,7 @@ def expected_reply(message: Any) -> dict[str, Any] | None:
         if valid(models[0], params) is None:
             return invalid(name or "")
         return reply("subscribed")
-    # publish: data present but not an object is an error (PROTOCOL.md, "Robust input"); the
-    # server treats a falsy one as {} (see test_publish_with_data_that_is_not_an_object_...).
-    if data is not None and not isinstance(data, dict) and not data:
-        return None
+    # publish: data present but not an object is an error (PROTOCOL.md, "Robust input").
     if valid(models[1], params) is None:
         return invalid(name or "")
     return reply("published")
@@ -922,10 +920,6 @@ def test_text_frame_over_the_limit_in_bytes_is_closed_1009() -> None:
     assert code == 1009
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: publish with falsy non-object data (0, '', [], false) is accepted as {}",
-)
 @pytest.mark.parametrize("data", [0, "", [], False, 0.0])
 def test_publish_with_data_that_is_not_an_object_is_refused(data: Any) -> None:
     async def body() -> None:

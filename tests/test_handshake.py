@@ -82,10 +82,12 @@ async def test_cross_site_origin_is_refused_with_403_and_others_are_unaffected(
 
 async def test_allowed_origins_let_a_listed_site_in() -> None:
     app = make_app(Settings(allowed_origins=["https://app.example"]))
-    async with open_test_server(app) as server:
-        async with server.connect(headers={"Origin": "https://app.example"}) as client:
-            await client.send_json(ADD)
-            assert await client.receive_json() == ADDED
+    async with (
+        open_test_server(app) as server,
+        server.connect(headers={"Origin": "https://app.example"}) as client,
+    ):
+        await client.send_json(ADD)
+        assert await client.receive_json() == ADDED
 
 
 async def test_a_path_outside_allowed_paths_is_refused_with_404() -> None:

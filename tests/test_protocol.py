@@ -379,11 +379,6 @@ PYDANTIC_JSON = [
         Aliased(userId=1),
         {"user_id": 1},
         id="aliased-model-uses-field-names",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG: to_json serialises models by alias ({'userId': 1}); pydantic's JSON "
-            "form (model_dump_json) and socketapi (model_dump) use field names",
-        ),
     ),
 ]
 

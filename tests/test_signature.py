@@ -167,13 +167,7 @@ async def test_no_model_is_built_per_message(
     assert built == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with `from __future__ import annotations`, one annotation naming a local "
-    "class makes compile_signature fall back to raw strings for every parameter, silently "
-    "dropping RequiredOnSubscribe/Depends/Connection on the others",
-)
-def test_an_unresolvable_annotation_does_not_cost_other_parameters_their_markers() -> None:
+def test_a_local_class_resolves_in_the_decorating_scope_or_is_refused_by_name() -> None:
     class Local(pydantic.BaseModel):
         text: str
 
@@ -181,17 +175,13 @@ def test_an_unresolvable_annotation_does_not_cost_other_parameters_their_markers
         room: Annotated[str, RequiredOnSubscribe], conn: Connection, extra: Local | None = None
     ) -> None: ...
 
-    signature = compile_signature(feed, keys_only=True)
+    signature = compile_signature(feed, keys_only=True, local_names=locals())
     assert signature.key_params == ("room",)
     assert signature.connection_params == ("conn",)
+    with pytest.raises(TypeError, match="'extra'"):
+        compile_signature(feed)  # nothing tells it where Local lives
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a handler annotation that cannot be resolved (a local class under "
-    "`from __future__ import annotations`) is accepted at decoration and then fails on every "
-    "message with pydantic's '`add_parameters` is not fully defined' error",
-)
 async def test_a_handler_naming_a_local_class_works_or_is_refused_at_decoration(
     app: SocketAPI, connect: Any
 ) -> None:

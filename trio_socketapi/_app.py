@@ -16,7 +16,7 @@ from ._broker import Broadcast, Broker, MemoryBroker
 from ._connection import Connection
 from ._counters import Counters
 from ._forward import forward_publish
-from ._handlers import ActionHandler, ChannelHandler
+from ._handlers import ActionHandler, ChannelHandler, decorating_scope
 from ._protocol import to_json
 from ._registry import Registry
 from ._router import Router
@@ -82,7 +82,7 @@ class SocketAPI:
         """
 
         def decorate(func: Callable[P, Awaitable[R]]) -> ChannelHandler[P, R]:
-            handler = ChannelHandler(func, name, default_response)
+            handler = ChannelHandler(func, name, default_response, local_names=decorating_scope())
             self.registry.add_channel(handler)
             handler.bind(self)
             return handler
@@ -93,7 +93,7 @@ class SocketAPI:
         """Declare an action (request/response). Raises ``ValueError`` if the name exists."""
 
         def decorate(func: Callable[P, Awaitable[R]]) -> ActionHandler[P, R]:
-            handler = ActionHandler(func, name)
+            handler = ActionHandler(func, name, local_names=decorating_scope())
             self.registry.add_action(handler)
             return handler
 

@@ -77,7 +77,7 @@ class Dispatcher:
             elif inbound.type == "subscribe":
                 reply = await self._subscribe(peer, inbound)
             elif inbound.type == "unsubscribe":
-                reply = self._unsubscribe(peer, inbound)
+                reply = await self._unsubscribe(peer, inbound)
             else:
                 reply = await self._publish(peer, inbound)
         except InvalidParameters as exc:
@@ -124,13 +124,14 @@ class Dispatcher:
         await peer.send(text_frame(encode_reply("subscribed", inbound.channel, id=inbound.id)))
         return default_frame
 
-    def _unsubscribe(self, peer: Peer, inbound: Inbound) -> bytes:
+    async def _unsubscribe(self, peer: Peer, inbound: Inbound) -> bytes:
         handler = _lookup(self._registry.channels, inbound.channel)
         if handler is not None:
             params = None
-            if inbound.data and handler.subscribe_signature.key_params:
-                fields = handler.subscribe_signature.validate_fields(inbound.data)
-                params = {n: fields[n] for n in handler.subscribe_signature.key_params}
+            signature = handler.subscribe_signature
+            if inbound.data not in (None, {}) and signature.key_params:
+                kwargs = await signature.resolve(inbound.data, peer.connection)
+                params = {name: kwargs[name] for name in signature.key_params}
             self._hub.unsubscribe(peer, handler.name, params)
         return encode_reply("unsubscribed", inbound.channel, id=inbound.id)
 
@@ -143,7 +144,7 @@ class Dispatcher:
             return encode_error(
                 channel_not_found(inbound.channel), id=inbound.id, channel=inbound.channel
             )
-        kwargs = handler.signature.validate_fields(inbound.data or {})
+        kwargs = handler.signature.validate_fields({} if inbound.data is None else inbound.data)
         await handler(**kwargs)
         return encode_reply("published", inbound.channel, id=inbound.id)
 

@@ -40,7 +40,17 @@ async def forward_publish(
                 await ws.send_message(to_json(message).decode())
                 reply = pydantic_core.from_json(await ws.get_message())
     except (OSError, HandshakeError, trio.TooSlowError) as exc:
-        raise PublishError(f"cannot forward {channel!r} to {url}: {exc}") from exc
+        raise PublishError(f"cannot forward {channel!r} to {url}: {_reason(exc)}") from exc
     if not isinstance(reply, dict) or reply.get("type") != "published":
         detail = reply.get("message") if isinstance(reply, dict) else reply
         raise PublishError(f"{url} refused the broadcast to {channel!r}: {detail}")
+
+
+def _reason(exc: BaseException) -> str:
+    """The most telling message in an exception's chain (trio-websocket wraps the OS error)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if str(seen):
+            return f"{type(seen).__name__}: {seen}"
+        seen = seen.__cause__ or seen.__context__
+    return type(exc).__name__

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Generic, ParamSpec, TypeVar
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 import trio
 
@@ -26,10 +27,16 @@ R = TypeVar("R")
 class ActionHandler(Generic[P, R]):
     """A request/response handler; calling it calls the function directly."""
 
-    def __init__(self, func: Callable[P, Awaitable[R]], name: str) -> None:
+    def __init__(
+        self,
+        func: Callable[P, Awaitable[R]],
+        name: str,
+        *,
+        local_names: Mapping[str, Any] | None = None,
+    ) -> None:
         self.func = func
         self.name = name
-        self.signature: CompiledSignature = compile_signature(func)
+        self.signature: CompiledSignature = compile_signature(func, local_names=local_names)
         functools.update_wrapper(self, func)
 
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -43,12 +50,21 @@ class ActionHandler(Generic[P, R]):
 class ChannelHandler(Generic[P, R]):
     """A publish/subscribe channel; awaiting it broadcasts the function's result."""
 
-    def __init__(self, func: Callable[P, Awaitable[R]], name: str, default_response: bool) -> None:
+    def __init__(
+        self,
+        func: Callable[P, Awaitable[R]],
+        name: str,
+        default_response: bool,
+        *,
+        local_names: Mapping[str, Any] | None = None,
+    ) -> None:
         self.func = func
         self.name = name
         self.default_response = default_response
-        self.signature: CompiledSignature = compile_signature(func)
-        self.subscribe_signature: CompiledSignature = compile_signature(func, keys_only=True)
+        self.signature: CompiledSignature = compile_signature(func, local_names=local_names)
+        self.subscribe_signature: CompiledSignature = compile_signature(
+            func, keys_only=True, local_names=local_names
+        )
         self._python_signature = inspect.signature(func)
         self._apps: list[SocketAPI] = []
         functools.update_wrapper(self, func)
@@ -62,11 +78,11 @@ class ChannelHandler(Generic[P, R]):
         """
         arguments = self._python_signature.bind_partial(*args, **kwargs).arguments
         here = [app for app in self._apps if app.publishes_here]
-        for app in self._apps:
-            if not app.publishes_here:
-                await app.forward_publish(self, arguments)
         if self._apps and not here:
-            # Forwarded: the server ran the function; this process has no result of its own.
+            # No server of this channel runs in this process: its server runs the function.
+            targets = {(app.host, app.port): app for app in self._apps}
+            for app in targets.values():
+                await app.forward_publish(self, arguments)
             return None  # type: ignore[return-value]
         key = self.signature.validate_key(arguments) if self.signature.key_params else {}
         result = await self.func(*args, **kwargs)
@@ -84,3 +100,11 @@ class ChannelHandler(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<channel {self.name!r} -> {self.signature.func_name}>"
+
+
+def decorating_scope() -> Mapping[str, Any]:
+    """The local names of the code applying a decorator (two frames up from the caller).
+
+    Annotations naming a class defined in a function (common in tests) resolve there.
+    """
+    return sys._getframe(2).f_locals

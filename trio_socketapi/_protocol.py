@@ -127,10 +127,11 @@ def parse_inbound(raw: str | bytes) -> Inbound:
 def to_json(value: Any) -> bytes:
     """Serialise ``value`` (pydantic models, datetimes, UUIDs … included) to JSON bytes.
 
+    Models use their field names, as ``model_dump()`` does (socketapi's form), not aliases.
     ``NaN`` and infinities become ``null``: the output is always valid JSON.
     Raises ``pydantic_core.PydanticSerializationError`` for values pydantic cannot serialise.
     """
-    return pydantic_core.to_json(value, inf_nan_mode="null")
+    return pydantic_core.to_json(value, by_alias=False, inf_nan_mode="null")
 
 
 def encode_error(

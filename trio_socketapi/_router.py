@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
-from ._handlers import ActionHandler, ChannelHandler
+from ._handlers import ActionHandler, ChannelHandler, decorating_scope
 from ._registry import Registry
 
 P = ParamSpec("P")
@@ -31,7 +31,7 @@ class Router:
         """
 
         def decorate(func: Callable[P, Awaitable[R]]) -> ChannelHandler[P, R]:
-            handler = ChannelHandler(func, name, default_response)
+            handler = ChannelHandler(func, name, default_response, local_names=decorating_scope())
             self.registry.add_channel(handler)
             return handler
 
@@ -41,7 +41,7 @@ class Router:
         """Declare an action. Raises ``ValueError`` if this router already has one of that name."""
 
         def decorate(func: Callable[P, Awaitable[R]]) -> ActionHandler[P, R]:
-            handler = ActionHandler(func, name)
+            handler = ActionHandler(func, name, local_names=decorating_scope())
             self.registry.add_action(handler)
             return handler
 

@@ -101,12 +101,20 @@ class CompiledSignature:
         }
 
 
-def compile_signature(func: Callable[..., Any], *, keys_only: bool = False) -> CompiledSignature:
+def compile_signature(
+    func: Callable[..., Any],
+    *,
+    keys_only: bool = False,
+    local_names: Mapping[str, Any] | None = None,
+) -> CompiledSignature:
     """Compile ``func``'s signature; with ``keys_only``, only its ``RequiredOnSubscribe`` part.
 
-    Raises ``TypeError`` at decoration time for signatures no client could call.
+    String annotations (``from __future__ import annotations``) are resolved in the function's
+    module and then in ``local_names`` (the decorating scope, for classes defined in a function).
+    Raises ``TypeError`` at decoration time for a signature no client could call or an
+    annotation that cannot be resolved.
     """
-    parameters = _parameters_of(func)
+    parameters = _parameters_of(func, local_names)
     if keys_only:
         parameters = [p for p in parameters if p.is_key or p.wants_connection]
     fields: dict[str, Any] = {}
@@ -120,24 +128,29 @@ def compile_signature(func: Callable[..., Any], *, keys_only: bool = False) -> C
         if parameter.wants_connection:
             connection_params.append(parameter.name)
             continue
-        dependency = parameter.dependency
-        if dependency is not None:
-            dependencies.append((parameter.name, compile_signature(dependency.dependency)))
-            continue
-        plain = [m for m in parameter.metadata if m is not RequiredOnSubscribe]
+        plain = [
+            m for m in parameter.metadata if m is not RequiredOnSubscribe and not _is_depends(m)
+        ]
         annotation: Any = parameter.annotation
         if plain:
             annotation = cast(Any, Annotated)[tuple([annotation, *plain])]
+        if parameter.is_key:
+            key_params.append(parameter.name)
+            key_adapters[parameter.name] = _adapter(annotation, config)
+        dependency = parameter.dependency
+        if dependency is not None:
+            compiled = compile_signature(dependency.dependency, local_names=local_names)
+            dependencies.append((parameter.name, compiled))
+            continue
         default = ... if parameter.default is inspect.Parameter.empty else parameter.default
         # Aliased positional field names keep user parameter names (``json``, ``_x``) from
         # clashing with BaseModel's own attributes.
         fields[f"f{len(field_names)}"] = (annotation, pydantic.Field(default, alias=parameter.name))
         field_names.append(parameter.name)
-        if parameter.is_key:
-            key_params.append(parameter.name)
-            key_adapters[parameter.name] = pydantic.TypeAdapter(annotation, config=config)
     name = getattr(func, "__name__", repr(func))
     model = pydantic.create_model(f"{name}_parameters", __config__=config, **fields)
+    if not model.__pydantic_complete__:
+        raise TypeError(f"{func!r}: its parameter types are not fully defined")
     return CompiledSignature(
         func=func,
         func_name=name,
@@ -151,13 +164,11 @@ def compile_signature(func: Callable[..., Any], *, keys_only: bool = False) -> C
     )
 
 
-def _parameters_of(func: Callable[..., Any]) -> list[_Parameter]:
-    try:
-        signature = inspect.signature(func, eval_str=True)
-    except NameError:
-        # An annotation names something only defined later (a test's local class): fall back to
-        # the raw annotations and let pydantic resolve what it can.
-        signature = inspect.signature(func)
+def _parameters_of(
+    func: Callable[..., Any], local_names: Mapping[str, Any] | None
+) -> list[_Parameter]:
+    signature = inspect.signature(func)
+    module_names = getattr(inspect.unwrap(func), "__globals__", {})
     parameters = []
     for p in signature.parameters.values():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
@@ -165,12 +176,31 @@ def _parameters_of(func: Callable[..., Any]) -> list[_Parameter]:
         if p.kind is p.POSITIONAL_ONLY:
             raise TypeError(f"{func!r}: positional-only parameter {p.name!r} cannot be sent")
         annotation = Any if p.annotation is inspect.Parameter.empty else p.annotation
+        if isinstance(annotation, str):
+            try:
+                annotation = eval(annotation, module_names, dict(local_names or {}))
+            except Exception as exc:
+                raise TypeError(
+                    f"{func!r}: cannot resolve the annotation {annotation!r} of parameter"
+                    f" {p.name!r} ({exc}); define what it names at module level"
+                ) from exc
         metadata: tuple[Any, ...] = ()
         if get_origin(annotation) is Annotated:
             annotation, *rest = get_args(annotation)
             metadata = tuple(rest)
         parameters.append(_Parameter(p.name, annotation, metadata, p.default))
     return parameters
+
+
+def _adapter(annotation: Any, config: pydantic.ConfigDict) -> pydantic.TypeAdapter[Any]:
+    try:
+        return pydantic.TypeAdapter(annotation, config=config)
+    except pydantic.PydanticUserError:  # models and dataclasses carry their own config
+        return pydantic.TypeAdapter(annotation)
+
+
+def _is_depends(marker: object) -> bool:
+    return isinstance(marker, Depends)
 
 
 def _error_list(exc: pydantic.ValidationError) -> list[dict[str, Any]]:

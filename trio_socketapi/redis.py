@@ -11,9 +11,11 @@ writes, so any service can publish (``redis-cli PUBLISH trio_socketapi '{...}'``
     {"channel": "chat", "key": {"room": "a"}, "data": {"text": "hi"}}
 
 ``channel`` names the app channel; ``key`` holds the ``RequiredOnSubscribe`` values that scope
-the broadcast (``{}`` or absent: every subscriber of the channel); ``data`` is the result the
-subscribers receive (absent: ``null``). A message that is not such an object is logged and
-skipped; a key a server's channel does not accept is logged and dropped by that server.
+the broadcast (only those named are matched: ``{}`` or absent reaches every subscriber of the
+channel); ``data`` is what the subscribers' data frames carry (absent: a frame with no
+``data``, as when a channel function returns ``None``). A message that is not such an object
+is logged and skipped; a key a server's channel does not accept is logged and dropped by that
+server.
 
 Delivery is at most once. ``publish`` is never retried (a retry after a timeout could deliver a
 broadcast twice); while Redis is unreachable every broadcast fails with ``BrokerUnavailable`` and
@@ -29,10 +31,12 @@ error rather than an endless retry.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import NoReturn
 
 import trio
 
@@ -40,6 +44,7 @@ from ._broker import Broadcast, Receiver
 from ._forward import PublishError
 
 try:
+    import anyio
     import coredis
     import coredis.exceptions
     from coredis.patterns.pubsub import PubSub
@@ -54,9 +59,19 @@ __all__ = ["BrokerUnavailable", "RedisBroker"]
 
 logger = logging.getLogger("trio_socketapi")
 
-# What "Redis cannot be reached" looks like: coredis's own errors (refused, reset, handshake or
-# auth failure, an error reply), socket errors, and a request or subscription that timed out.
-_UNREACHABLE: tuple[type[Exception], ...] = (coredis.exceptions.RedisError, OSError, TimeoutError)
+# What "Redis cannot be reached" usually looks like: coredis's own errors (refused, reset,
+# handshake or auth failure, an error reply), socket errors, a request or subscription that timed
+# out, and anyio's errors for a stream that closed under a request. Any other ``Exception`` is
+# handled the same way (Redis is given up on for now, never the server), but logged with its
+# traceback.
+_UNREACHABLE: tuple[type[Exception], ...] = (
+    coredis.exceptions.RedisError,
+    OSError,
+    TimeoutError,
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    anyio.EndOfStream,
+)
 
 
 class BrokerUnavailable(PublishError):
@@ -81,8 +96,8 @@ class RedisBroker:
     nothing for ``ping_interval`` seconds sends a PING, so a silently dead connection is noticed
     within ``ping_interval + timeout``.
 
-    Raises ``ValueError`` for a URL coredis cannot parse. Nothing connects until ``run`` or
-    ``publish``.
+    Raises ``ValueError`` for a URL of another scheme or with no host (or socket path).
+    Nothing connects until ``run`` or ``publish``.
     """
 
     def __init__(
@@ -109,7 +124,7 @@ class RedisBroker:
         self.max_reconnect_delay = max_reconnect_delay
         self.ping_interval = ping_interval
         self._where = _redacted(url)
-        self._new_client()  # parse the URL now: a typo fails here, not at the first broadcast
+        _check_url(url, self._where)  # a typo fails here, not at the first broadcast
         # Clients of the subscriptions ``run`` holds open; ``publish`` borrows the newest one.
         self._live: list[coredis.Redis[bytes]] = []
 
@@ -145,57 +160,82 @@ class RedisBroker:
                 f"broadcast to {broadcast.channel!r} lost"
             ) from None
         except BaseException as exc:
-            _reraise_unless_unreachable(exc)
+            failure = _failure_of(exc)
             raise BrokerUnavailable(
-                f"cannot reach Redis at {self._where} ({_reason(exc)}); "
+                f"cannot reach Redis at {self._where} ({_reason(failure)}); "
                 f"broadcast to {broadcast.channel!r} lost"
-            ) from exc
+            ) from failure
 
     async def run(
         self, receiver: Receiver, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Subscribe, report started, and hand every broadcast to ``receiver`` until cancelled.
 
-        Raises ``BrokerUnavailable`` (before reporting started) if the first connection or
-        subscription fails. Once started it never raises for Redis: a lost connection is
-        logged, retried with backoff and resubscribed. A malformed message, or ``receiver``
-        raising, is logged and skipped. Cancellation unsubscribes (briefly, shielded) and
-        closes the connection.
+        Raises ``BrokerUnavailable`` (before reporting started) if the first connection and
+        subscription fail or take longer than ``timeout``. Once started it never raises for
+        Redis: a lost connection is logged, retried with backoff and resubscribed. A malformed
+        message, or ``receiver`` raising, is logged and skipped. Cancellation unsubscribes
+        (shielded, for at most 0.1 s) and closes the connection.
         """
         started = False
         delay = self.reconnect_delay
+        lost_at: float | None = None  # when the subscription went down, while it is down
+
+        def subscribed() -> None:
+            nonlocal started, delay, lost_at
+            if lost_at is not None:
+                logger.warning(
+                    "resubscribed to Redis at %s after %.1f s; broadcasts published in that "
+                    "time were lost",
+                    self._where,
+                    trio.current_time() - lost_at,
+                )
+            elif not started:
+                started = True
+                task_status.started()
+            delay, lost_at = self.reconnect_delay, None
+
         while True:
+            failure = await self._hold_subscription(receiver, subscribed)
+            if not started:
+                raise BrokerUnavailable(
+                    f"cannot reach Redis at {self._where}: {_reason(failure)}"
+                ) from failure
+            # One warning when the subscription is lost; the attempts after it are routine.
+            level = logging.WARNING if lost_at is None else logging.INFO
+            if lost_at is None:
+                lost_at = trio.current_time()
+            logger.log(
+                level,
+                "Redis at %s unreachable (%s); resubscribing in %g s",
+                self._where,
+                _reason(failure),
+                delay,
+                exc_info=None if _is_expected(failure) else failure,
+            )
+            await trio.sleep(delay)
+            delay = min(delay * 2, self.max_reconnect_delay)
+
+    async def _hold_subscription(
+        self, receiver: Receiver, subscribed: Callable[[], None]
+    ) -> BaseException:
+        """Connect, subscribe, call ``subscribed``, deliver until the connection fails.
+
+        Returns that failure. Connecting and subscribing are bounded by ``timeout``.
+        """
+        with trio.CancelScope(deadline=trio.current_time() + self.timeout) as connecting:
             try:
                 async with self._subscribed() as (client, messages):
-                    if started:
-                        logger.warning(
-                            "reconnected to Redis at %s; broadcasts published while it was "
-                            "unreachable were lost",
-                            self._where,
-                        )
-                    else:
-                        started = True
-                        task_status.started()
-                    delay = self.reconnect_delay
+                    connecting.deadline = math.inf
+                    subscribed()
                     self._live.append(client)
                     try:
                         await _deliver_each(messages, receiver)
                     finally:
                         self._live.remove(client)
             except BaseException as exc:
-                _reraise_unless_unreachable(exc)
-                if not started:
-                    raise BrokerUnavailable(
-                        f"cannot reach Redis at {self._where}: {_reason(exc)}"
-                    ) from exc
-                logger.warning(
-                    "Redis at %s unreachable (%s); retrying in %g s",
-                    self._where,
-                    _reason(exc),
-                    delay,
-                )
-            await trio.sleep(delay)
-            delay = min(delay * 2, self.max_reconnect_delay)
+                return _failure_of(exc)
+        return TimeoutError(f"no answer within {self.timeout:g} s")
 
     def _new_client(self) -> coredis.Redis[bytes]:
         return coredis.Redis.from_url(
@@ -228,8 +268,8 @@ class RedisBroker:
             yield client, messages
 
 
-async def _deliver_each(messages: PubSub[bytes], receiver: Receiver) -> None:
-    """Decode and deliver messages until the subscription ends (its connection is lost)."""
+async def _deliver_each(messages: PubSub[bytes], receiver: Receiver) -> NoReturn:
+    """Decode and deliver messages until cancelled (by the subscription's connection failing)."""
     while True:
         message = await messages.get_message()
         if message is None or message["type"] != "message":
@@ -248,18 +288,30 @@ async def _deliver_each(messages: PubSub[bytes], receiver: Receiver) -> None:
             logger.exception("delivering a broadcast to %r failed", broadcast.channel)
 
 
-def _reraise_unless_unreachable(exc: BaseException) -> None:
-    """Re-raise ``exc`` (or, from a group, what is not a Redis failure) unless it is only that.
+def _failure_of(exc: BaseException) -> BaseException:
+    """The failure in ``exc`` to handle; re-raises whatever is not an ``Exception``.
 
-    coredis runs in task groups, so its errors arrive wrapped in exception groups; a
-    cancellation that races a failure keeps propagating without the failure attached.
+    coredis works in task groups, so its errors arrive wrapped in exception groups, and a
+    lost connection can surface as several errors at once (the read failing, then the
+    unsubscribe on the closed stream). A cancellation that races such a failure keeps
+    propagating, without the failure attached.
     """
     if isinstance(exc, BaseExceptionGroup):
-        _, rest = exc.split(_UNREACHABLE)
+        failure, rest = exc.split(Exception)
         if rest is not None:
             raise rest
-    elif not isinstance(exc, _UNREACHABLE):
+        assert failure is not None
+        return failure
+    if not isinstance(exc, Exception):
         raise exc
+    return exc
+
+
+def _is_expected(exc: BaseException) -> bool:
+    """Whether ``exc`` holds only the usual signs of an unreachable Redis (no traceback needed)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_is_expected(inner) for inner in exc.exceptions)
+    return isinstance(exc, _UNREACHABLE)
 
 
 def _reason(exc: BaseException) -> str:
@@ -267,6 +319,14 @@ def _reason(exc: BaseException) -> str:
     while isinstance(exc, BaseExceptionGroup):
         exc = exc.exceptions[0]
     return str(exc) or type(exc).__name__
+
+
+def _check_url(url: str, where: str) -> None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"not a redis://, rediss:// or unix:// URL: {where!r}")
+    if not (parts.path if parts.scheme == "unix" else parts.hostname):
+        raise ValueError(f"no {'socket path' if parts.scheme == 'unix' else 'host'} in {where!r}")
 
 
 def _redacted(url: str) -> str:
