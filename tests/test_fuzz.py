@@ -846,10 +846,6 @@ async def close_code_after_raw(frame: bytes) -> tuple[int | None, object]:
     return code, other_reply.get("data")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an invalid UTF-8 text frame drops TCP without a close frame (client sees 1006)",
-)
 @pytest.mark.parametrize("payload", INVALID_UTF8_TEXT)
 def test_invalid_utf8_text_frame_is_closed_1007(payload: bytes) -> None:
     code, other = trio.run(
@@ -893,10 +889,6 @@ def test_websocket_protocol_violations_never_crash_the_server(frame: bytes) -> N
     assert code != 1011
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a WebSocket protocol violation drops TCP without a close frame (client: 1006)",
-)
 @pytest.mark.parametrize("frame", PROTOCOL_VIOLATIONS)
 def test_websocket_protocol_violation_is_closed_1002(frame: bytes) -> None:
     code, _ = trio.run(
@@ -905,10 +897,6 @@ def test_websocket_protocol_violation_is_closed_1002(frame: bytes) -> None:
     assert code == 1002
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: max_message_size counts a text frame in characters, not bytes as documented",
-)
 def test_text_frame_over_the_limit_in_bytes_is_closed_1009() -> None:
     text = dumps({"type": "action", "channel": "echo", "data": {"value": "€" * 3000}})
     assert len(text) < MAX_MESSAGE_SIZE < len(text.encode("utf-8"))

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic
 import trio
-from trio_websocket import Endpoint, wrap_server_stream
+from trio_websocket import wrap_server_stream
 
 from ._broker import Broadcast
 from ._connection import Connection
@@ -26,7 +26,7 @@ from ._listeners import open_listeners
 from ._protocol import CLOSE_REASONS, CloseCode
 from ._session import Session
 from ._settings import Settings
-from ._wire import handshake_host
+from ._wire import ProtocolErrorCloser, handshake_host, peer_address
 
 if TYPE_CHECKING:
     from ._app import SocketAPI
@@ -148,14 +148,15 @@ class Server:
     ) -> Session | None:
         """Run the opening handshake; return the session, or ``None`` if it was refused."""
         settings = self.settings
+        transport = ProtocolErrorCloser(stream)
         request = await wrap_server_stream(
             nursery,
-            stream,
+            transport,
             message_queue_size=1,
             max_message_size=settings.max_message_size,
             receive_buffer_size=settings.receive_buffer_size,
         )
-        peer = remote or _address_of(request.remote)
+        peer = remote or peer_address(stream)
         connection = Connection.from_handshake(
             request.path, request.headers, peer, handshake_host(request)
         )
@@ -189,6 +190,7 @@ class Server:
             await request.reject(500, body=b"Internal Server Error")
             return None
         ws = await request.accept()
+        transport.ws = ws
         return Session(ws, connection, self._dispatcher, self.hub, settings, self._app.counters)
 
 
@@ -226,13 +228,6 @@ async def serve(
         finally:
             with trio.CancelScope(shield=True):
                 await server.shutdown()
-
-
-def _address_of(endpoint: Endpoint | str) -> tuple[str, int] | None:
-    if isinstance(endpoint, Endpoint):
-        address = str(endpoint.address).removeprefix("::ffff:")  # IPv4-mapped IPv6
-        return (address, endpoint.port)
-    return None
 
 
 def _peer_text(peer: tuple[str, int] | None) -> str:

@@ -70,6 +70,8 @@ class Session:
         self._socket = raw_socket(ws)
         self._writer_idle = False
         self._partial_head = False
+        # A text message of up to this many characters cannot exceed the byte limit.
+        self._text_chars_unchecked = settings.max_message_size // 4
 
     def deliver(self, frame: bytes) -> None:
         """Send or queue a broadcast frame without waiting; a full outbox closes the session."""
@@ -189,6 +191,14 @@ class Session:
                 return
             self._last_heard = trio.current_time()
             self._counters.messages_in += 1
+            if (
+                isinstance(raw, str)
+                and len(raw) > self._text_chars_unchecked
+                and (len(raw.encode("utf-8", "surrogatepass")) > self._settings.max_message_size)
+            ):
+                # trio-websocket counts a text message's characters; the limit is in bytes.
+                self.close(CloseCode.MESSAGE_TOO_BIG)
+                return
             try:
                 inbound = parse_inbound(raw)
             except ProtocolError as error:

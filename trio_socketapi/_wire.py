@@ -12,17 +12,65 @@ of trio-websocket 0.11 to 0.12; ``tests/test_wire.py`` guards them.
 a frame is written to the socket right away with a non-blocking ``send`` (``SocketStream.socket``'s
 private ``_sock``), so an idle subscriber costs one system call per broadcast and no task switch.
 
+``ProtocolErrorCloser`` wraps the transport to send the close frame (1002, 1007) that
+trio-websocket leaves out when a client breaks the WebSocket protocol: wsproto reports the error
+as if the peer had closed, so trio-websocket drops TCP without a close frame of its own.
+
 The handshake's ``Host`` header, which wsproto moves out of the header list into its ``Request``
 event, is read here too (``handshake_host``): the origin check needs it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest
 from wsproto.connection import ConnectionState
+from wsproto.events import CloseConnection
+
+PROTOCOL_ERROR_CODES = frozenset({1002, 1003, 1007})
+"""Close codes wsproto reports for a client's protocol violations."""
+CLOSE_FRAME_TIMEOUT = 1.0
+"""Seconds spent trying to send that close frame before the TCP connection is dropped."""
+
+
+class ProtocolErrorCloser(trio.abc.Stream):
+    """A transport that sends the missing close frame before closing after a protocol error."""
+
+    def __init__(self, transport: trio.abc.Stream) -> None:
+        self.transport = transport
+        self.ws: WebSocketConnection | None = None
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Send on the transport."""
+        await self.transport.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        """Wait on the transport."""
+        await self.transport.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        """Receive from the transport."""
+        return await self.transport.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        """Send the close frame a protocol error calls for (if none was sent), then close."""
+        ws = self.ws
+        closed = ws.closed if ws is not None else None
+        if (
+            ws is not None
+            and closed is not None
+            and closed.code in PROTOCOL_ERROR_CODES
+            and ws._wsproto.state is ConnectionState.OPEN
+        ):
+            with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_FRAME_TIMEOUT):
+                async with ws._stream_lock:
+                    frame = ws._wsproto.send(CloseConnection(closed.code, closed.reason))
+                    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                        await self.transport.send_all(frame)
+        await self.transport.aclose()
 
 
 async def send_frames(ws: WebSocketConnection, frames: bytes) -> None:
@@ -48,6 +96,8 @@ def handshake_host(request: WebSocketRequest) -> str | None:
 def raw_socket(ws: WebSocketConnection) -> socket.socket | None:
     """The connection's OS socket when it runs over plain TCP (not TLS, not in memory)."""
     stream = ws._stream
+    if isinstance(stream, ProtocolErrorCloser):
+        stream = stream.transport
     if type(stream) is not trio.SocketStream:
         return None
     sock = getattr(stream.socket, "_sock", None)
@@ -67,3 +117,15 @@ def write_nowait(ws: WebSocketConnection, sock: socket.socket, frames: bytes) ->
         return sock.send(frames)
     except OSError:  # BlockingIOError included
         return 0
+
+
+def peer_address(stream: trio.abc.Stream) -> tuple[str, int] | None:
+    """The remote (address, port) of a TCP or TLS-over-TCP stream; ``None`` for others."""
+    if isinstance(stream, trio.SSLStream):
+        stream = stream.transport_stream
+    if not isinstance(stream, trio.SocketStream):
+        return None
+    address = stream.socket.getpeername()
+    if not isinstance(address, tuple):
+        return None
+    return (str(address[0]).removeprefix("::ffff:"), int(address[1]))  # IPv4-mapped IPv6
