@@ -27,3 +27,13 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "--strict", "trio_socketapi")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmark against socketapi 0.2.0 and a raw trio-websocket server (``-- --quick``: 1 min).
+
+    socketapi, uvicorn and the picows load generator are installed here only.
+    """
+    session.install("-e", ".", "socketapi==0.2.0", "uvicorn[standard]", "picows", "matplotlib")
+    session.run("python", "-m", "benchmarks.run", *session.posargs)

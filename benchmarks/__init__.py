@@ -1,0 +1,1 @@
+"""The benchmark suite: ``nox -s bench`` (see ``benchmarks/README.md``)."""

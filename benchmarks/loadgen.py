@@ -1,0 +1,728 @@
+"""The load generator: one asyncio process (uvloop when installed) driving picows clients.
+
+    python -m benchmarks.loadgen WORKLOAD --url ws://127.0.0.1:P/ --server-pid PID [options]
+
+WORKLOAD is one of ``rpc``, ``fanout``, ``idle_mem``, ``slow_consumer`` (``rpc_pipelined`` is
+``rpc --depth 16``). The result is one JSON object, printed as the last line of stdout. Every
+wait is bounded: a server that stalls or dies gives a result with ``"error"`` or partial counts,
+never a hang. The server's CPU (``utime + stime`` from ``/proc/PID/stat``) and RSS (``VmRSS`` from
+``/proc/PID/status``) are read here, at the edges of the measured window, next to this process's
+own CPU time, so a saturated load generator shows in the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+perf = time.perf_counter
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CONNECT_CONCURRENCY = 64
+"""Handshakes (and subscribes) in flight at once while opening many connections."""
+
+
+# --------------------------------------------------------------------------- process figures
+
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid``."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    # After the command name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def proc_rss(pid: int) -> int:
+    """Resident set size of process ``pid`` in bytes."""
+    with open(f"/proc/{pid}/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (all CPUs, from ``/proc/stat``)."""
+    with open("/proc/stat", "rb") as f:
+        fields = [int(x) for x in f.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+class Window:
+    """Wall time, server CPU, this process's CPU and everyone else's, between ``__init__`` and
+    ``stop``. "Other" is the rest of the machine (other processes, and kernel work not charged
+    to either side): when it is high the figures are disturbed."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.wall0 = perf()
+        self.server0 = proc_cpu(pid)
+        self.client0 = time.process_time()
+        self.machine0 = machine_busy()
+
+    def stop(self) -> dict[str, float]:
+        wall = perf() - self.wall0
+        server = proc_cpu(self.pid) - self.server0
+        client = time.process_time() - self.client0
+        other = max(0.0, machine_busy() - self.machine0 - server - client)
+        return {
+            "wall_s": wall,
+            "server_cpu_s": server,
+            "client_cpu_s": client,
+            "server_cpu_frac": server / wall if wall > 0 else 0.0,
+            "client_cpu_frac": client / wall if wall > 0 else 0.0,
+            "other_cpu_frac": other / wall if wall > 0 else 0.0,
+        }
+
+
+def percentiles(samples: list[float]) -> dict[str, float | None]:
+    """p50 and p99 of latencies in seconds, reported in milliseconds."""
+    if not samples:
+        return {"p50_ms": None, "p99_ms": None}
+    if len(samples) == 1:
+        return {"p50_ms": samples[0] * 1e3, "p99_ms": samples[0] * 1e3}
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return {"p50_ms": cuts[49] * 1e3, "p99_ms": cuts[98] * 1e3}
+
+
+def raise_fd_limit(needed: int) -> int:
+    """Raise the soft open-files limit towards ``needed`` (up to the hard limit); return it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        soft = want
+    return soft
+
+
+# --------------------------------------------------------------------------- clients
+
+
+class Client(WSListener):  # type: ignore[misc]
+    """A picows connection; text frames go to ``on_text``, a close frame is answered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.transport: WSTransport | None = None
+        self.close_code: int | None = None
+        self.gone = asyncio.get_running_loop().create_future()
+        self._waiter: asyncio.Future[bytes] | None = None
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        kind = frame.msg_type
+        if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+            self.on_text(frame)
+        elif kind is WSMsgType.CLOSE:
+            self.close_code = int(frame.get_close_code().value)
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        if not self.gone.done():
+            self.gone.set_result(None)
+
+    def on_text(self, frame: WSFrame) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(frame.get_payload_as_bytes())
+
+    def send(self, payload: bytes) -> None:
+        assert self.transport is not None
+        self.transport.send(WSMsgType.TEXT, payload)
+
+    async def request(self, payload: bytes, timeout: float) -> dict[str, Any]:
+        """Send one message and wait for the next text frame (one request at a time)."""
+        self._waiter = asyncio.get_running_loop().create_future()
+        self.send(payload)
+        return json.loads(await asyncio.wait_for(self._waiter, timeout))  # type: ignore[no-any-return]
+
+    async def subscribe(self, timeout: float = 10.0) -> None:
+        reply = await self.request(b'{"type":"subscribe","channel":"tick"}', timeout)
+        if reply.get("type") != "subscribed":
+            raise RuntimeError(f"subscribe failed: {reply}")
+
+    def close(self) -> None:
+        if self.transport is not None and not self.gone.done():
+            self.transport.send_close(WSCloseCode.OK)
+            self.transport.disconnect()
+
+
+async def open_clients(
+    url: str, factories: list[Callable[[], Client]], *, subscribe: bool, timeout: float
+) -> list[Client]:
+    """Open one connection per factory, ``CONNECT_CONCURRENCY`` at a time, within ``timeout``."""
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+    async def one(factory: Callable[[], Client]) -> Client:
+        async with gate:
+            _, client = await ws_connect(
+                factory, url, websocket_handshake_timeout=10, max_frame_size=16 * 1024 * 1024
+            )
+            if subscribe:
+                await client.subscribe()
+            return client  # type: ignore[no-any-return]
+
+    tasks = [asyncio.ensure_future(one(f)) for f in factories]
+    try:
+        return await asyncio.wait_for(asyncio.gather(*tasks), timeout)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is None:
+                task.result().close()
+        raise
+
+
+async def close_all(clients: list[Client], timeout: float = 3.0) -> None:
+    for client in clients:
+        client.close()
+    pending = [c.gone for c in clients if not c.gone.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
+
+
+# --------------------------------------------------------------------------- rpc
+
+
+class RpcRun:
+    def __init__(self, depth: int, use_ids: bool, connections: int) -> None:
+        self.depth = depth
+        self.use_ids = use_ids
+        self.connections = connections
+        self.completed = 0
+        self.errors = 0
+        self.first_error: str | None = None
+        self.measuring = False
+        self.latencies: list[float] = []
+        self.stopping = False
+        self.drained = 0
+        self.all_drained = asyncio.get_running_loop().create_future()
+
+    def error(self, text: str) -> None:
+        self.errors += 1
+        if self.first_error is None:
+            self.first_error = text[:300]
+
+
+class RpcClient(Client):
+    """Keeps ``depth`` ``add`` actions in flight: each reply sends the next request."""
+
+    CHECK_EVERY = 16
+    """Without ids, one reply in this many is parsed and checked (the rest are counted)."""
+
+    def __init__(self, run: RpcRun, index: int) -> None:
+        super().__init__()
+        self.run = run
+        self.index = index
+        self.next_n = 0
+        self.received = 0
+        self.by_id: dict[int, tuple[float, int]] = {}
+        self.in_order: deque[tuple[float, int]] = deque()
+
+    def start(self) -> None:
+        for _ in range(self.run.depth):
+            self.send_next()
+
+    def send_next(self) -> None:
+        n = self.next_n
+        self.next_n = n + 1
+        a = self.index + 1  # never 0: socketapi drops a falsy result from its reply
+        if self.run.use_ids:
+            payload = b'{"type":"action","channel":"add","id":%d,"data":{"a":%d,"b":%d}}' % (
+                n,
+                a,
+                n,
+            )
+            self.by_id[n] = (perf(), a + n)
+        else:
+            payload = b'{"type":"action","channel":"add","data":{"a":%d,"b":%d}}' % (a, n)
+            self.in_order.append((perf(), a + n))
+        self.send(payload)
+
+    def on_text(self, frame: WSFrame) -> None:
+        now = perf()
+        run = self.run
+        self.received += 1
+        try:
+            if run.use_ids:
+                raw = frame.get_payload_as_bytes()
+                message = json.loads(raw)
+                sent, expected = self.by_id.pop(message["id"])
+            else:
+                sent, expected = self.in_order.popleft()
+                message = None
+                if self.received % self.CHECK_EVERY == 1:
+                    raw = frame.get_payload_as_bytes()
+                    message = json.loads(raw)
+            if message is not None and (
+                message.get("type") != "action" or message.get("data") != expected
+            ):
+                run.error(raw.decode(errors="replace"))
+        except Exception as exc:  # a reply we cannot match: count it, keep the load going
+            run.error(f"{type(exc).__name__}: {exc}")
+            return
+        run.completed += 1
+        if run.measuring:
+            run.latencies.append(now - sent)
+        if not run.stopping:
+            self.send_next()
+        elif not self.by_id and not self.in_order:
+            run.drained += 1
+            if run.drained == run.connections and not run.all_drained.done():
+                run.all_drained.set_result(None)
+
+
+async def workload_rpc(args: argparse.Namespace) -> dict[str, Any]:
+    run = RpcRun(args.depth, args.ids, args.connections)
+    clients = await open_clients(
+        args.url,
+        [lambda i=i: RpcClient(run, i) for i in range(args.connections)],
+        subscribe=False,
+        timeout=30,
+    )
+    try:
+        for client in clients:
+            client.start()  # type: ignore[attr-defined]
+        await asyncio.sleep(args.warmup)
+        window = Window(args.server_pid)
+        completed0 = run.completed
+        run.measuring = True
+        await asyncio.sleep(args.duration)
+        run.measuring = False
+        completed = run.completed - completed0
+        figures = window.stop()
+        run.stopping = True
+        # Clients whose last reply came before ``stopping`` have nothing in flight already.
+        for client in clients:
+            rc: RpcClient = client  # type: ignore[assignment]
+            if not rc.by_id and not rc.in_order:
+                run.drained += 1
+        if run.drained >= run.connections:
+            run.all_drained.set_result(None)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(run.all_drained), 10)
+    finally:
+        await close_all(clients)
+    return {
+        "connections": args.connections,
+        "depth": args.depth,
+        "ids": args.ids,
+        "actions": completed,
+        "actions_per_s": completed / figures["wall_s"],
+        "actions_per_server_cpu_s": completed / figures["server_cpu_s"]
+        if figures["server_cpu_s"] > 0
+        else None,
+        **percentiles(run.latencies),
+        **figures,
+        "errors": run.errors,
+        "first_error": run.first_error,
+        "drained": run.all_drained.done(),
+    }
+
+
+# --------------------------------------------------------------------------- fan-out
+
+
+class FanoutRun:
+    """Shared state of one broadcast run: send times by sequence number, delivery counts."""
+
+    def __init__(self, subscribers: int) -> None:
+        self.subscribers = subscribers
+        self.send_times: list[float] = []
+        self.measure_from = 0
+        """Sequence number of the first measured message (earlier ones are warm-up)."""
+        self.latencies: list[float] = []
+        self.last_delivery = 0.0
+        self.deliveries = 0
+        self.target = 0
+        """Per-subscriber count at which ``reached`` is set (moved by the driver)."""
+        self.at_target = 0
+        self.reached: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.bad = 0
+        self.first_bad: str | None = None
+
+    def aim(self, target: int, expected_subscribers: int) -> asyncio.Future[None]:
+        self.target = target
+        self.expected = expected_subscribers
+        self.at_target = 0
+        self.reached = asyncio.get_running_loop().create_future()
+        return self.reached
+
+
+class Subscriber(Client):
+    """Counts data frames; the n-th frame is message n (the server keeps per-connection order).
+
+    Latency is ``receive time - send time`` of that message (the send time also travels in the
+    payload); one frame in ``CHECK_EVERY`` is parsed to check that its ``seq`` is the one
+    expected, which is what makes the cheap counting trustworthy.
+    """
+
+    CHECK_EVERY = 10
+
+    def __init__(self, run: FanoutRun) -> None:
+        super().__init__()
+        self.run = run
+        self.count = 0
+        self.subscribed = False
+
+    async def subscribe(self, timeout: float = 10.0) -> None:
+        await super().subscribe(timeout)
+        self.subscribed = True
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        # The hot path of the load generator: one call per delivery, kept short.
+        if self.subscribed and frame.msg_type is WSMsgType.TEXT:
+            self.on_data(frame)
+        else:
+            super().on_ws_frame(transport, frame)
+
+    def on_text(self, frame: WSFrame) -> None:
+        if self.subscribed:
+            self.on_data(frame)
+        else:
+            super().on_text(frame)
+
+    def on_data(self, frame: WSFrame) -> None:
+        now = perf()
+        run = self.run
+        seq = self.count
+        self.count = seq + 1
+        run.deliveries += 1
+        run.last_delivery = now
+        if seq >= run.measure_from and seq < len(run.send_times):
+            run.latencies.append(now - run.send_times[seq])
+        if seq % self.CHECK_EVERY == 0:
+            raw = frame.get_payload_as_bytes()
+            try:
+                message = json.loads(raw)
+                ok = message["type"] == "data" and message["data"]["seq"] == seq
+            except Exception:
+                ok = False
+            if not ok:
+                run.bad += 1
+                if run.first_bad is None:
+                    run.first_bad = raw[:200].decode(errors="replace")
+        if self.count == run.target:
+            run.at_target += 1
+            if run.at_target == run.expected and not run.reached.done():
+                run.reached.set_result(None)
+
+
+def publish_payload(seq: int, pad: str) -> bytes:
+    data = {"seq": seq, "ts": perf(), "pad": pad}
+    return json.dumps({"type": "action", "channel": "publish", "data": data}).encode()
+
+
+async def workload_fanout(args: argparse.Namespace) -> dict[str, Any]:
+    raise_fd_limit(args.subscribers + 256)
+    run = FanoutRun(args.subscribers)
+    subscribers = await open_clients(
+        args.url,
+        [lambda: Subscriber(run) for _ in range(args.subscribers)],
+        subscribe=True,
+        timeout=args.timeout,
+    )
+    publisher: Client | None = None
+    try:
+        (publisher,) = await open_clients(args.url, [Client], subscribe=False, timeout=10)
+        # Warm-up: a few broadcasts everyone must receive before the measured ones.
+        warmup = args.warmup_messages
+        warmed = run.aim(warmup, args.subscribers)
+        for seq in range(warmup):
+            run.send_times.append(perf())
+            await publisher.request(publish_payload(seq, ""), 10)
+        if warmup:
+            await asyncio.wait_for(warmed, 10)
+        run.measure_from = warmup
+        total = warmup + args.messages
+        reached = run.aim(total, args.subscribers)
+        deliveries0 = run.deliveries
+        window = Window(args.server_pid)
+        first_send = perf()
+        deadline = first_send + args.timeout
+        sent = 0
+        error = None
+        for seq in range(warmup, total):
+            remaining = deadline - perf()
+            if remaining <= 0:
+                error = "publishing timed out"
+                break
+            run.send_times.append(perf())
+            try:
+                reply = await publisher.request(publish_payload(seq, ""), min(remaining, 10))
+            except asyncio.TimeoutError:
+                error = f"no reply to publish #{seq - warmup}"
+                break
+            if reply.get("type") != "action":
+                error = f"publish failed: {reply}"
+                break
+            sent += 1
+        if error is None:
+            try:
+                await asyncio.wait_for(reached, max(0.1, deadline - perf()))
+            except asyncio.TimeoutError:
+                error = "not every subscriber got every message in time"
+        figures = window.stop()
+        deliveries = run.deliveries - deliveries0
+        span = run.last_delivery - first_send
+    finally:
+        await close_all(subscribers + ([publisher] if publisher else []))
+    expected = args.subscribers * args.messages
+    return {
+        "subscribers": args.subscribers,
+        "messages": args.messages,
+        "published": sent,
+        "deliveries": deliveries,
+        "expected_deliveries": expected,
+        "complete": deliveries == expected,
+        "span_s": span,
+        "deliveries_per_s": deliveries / span if span > 0 else None,
+        "server_cpu_us_per_delivery": figures["server_cpu_s"] / deliveries * 1e6
+        if deliveries
+        else None,
+        **percentiles(run.latencies),
+        **figures,
+        "bad_frames": run.bad,
+        "first_bad": run.first_bad,
+        "error": error,
+    }
+
+
+# --------------------------------------------------------------------------- idle memory
+
+
+async def settle_rss(pid: int, seconds: float) -> int:
+    """The server's RSS after letting it settle for ``seconds`` (last of a few readings)."""
+    rss = proc_rss(pid)
+    end = perf() + seconds
+    while perf() < end:
+        await asyncio.sleep(0.25)
+        rss = proc_rss(pid)
+    return rss
+
+
+async def warm_up_server(url: str) -> None:
+    """One connection that subscribes and calls an action, so lazy imports happen before."""
+    (client,) = await open_clients(url, [Client], subscribe=True, timeout=10)
+    try:
+        await client.request(b'{"type":"action","channel":"add","data":{"a":1,"b":2}}', 10)
+        await client.request(b'{"type":"unsubscribe","channel":"tick"}', 10)
+    finally:
+        await close_all([client])
+
+
+async def workload_idle_mem(args: argparse.Namespace) -> dict[str, Any]:
+    raise_fd_limit(args.connections + 256)
+    await warm_up_server(args.url)
+    rss0 = await settle_rss(args.server_pid, 1.0)
+    run = FanoutRun(args.connections)
+    started = perf()
+    clients = await open_clients(
+        args.url,
+        [lambda: Subscriber(run) for _ in range(args.connections)],
+        subscribe=True,
+        timeout=args.timeout,
+    )
+    try:
+        connect_s = perf() - started
+        rss1 = await settle_rss(args.server_pid, 1.5)
+        alive = sum(1 for c in clients if not c.gone.done())
+    finally:
+        await close_all(clients)
+    return {
+        "connections": args.connections,
+        "alive": alive,
+        "connect_s": connect_s,
+        "rss_before": rss0,
+        "rss_after": rss1,
+        "bytes_per_connection": (rss1 - rss0) / args.connections,
+    }
+
+
+# --------------------------------------------------------------------------- slow consumer
+
+
+async def sample_rss(pid: int, peak: list[int], stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(OSError):
+            peak[0] = max(peak[0], proc_rss(pid))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.05)
+
+
+async def workload_slow_consumer(args: argparse.Namespace) -> dict[str, Any]:
+    raise_fd_limit(args.subscribers + 256)
+    await warm_up_server(args.url)
+    run = FanoutRun(args.subscribers)
+    readers = await open_clients(
+        args.url,
+        [lambda: Subscriber(run) for _ in range(args.subscribers)],
+        subscribe=True,
+        timeout=args.timeout,
+    )
+    stalled_run = FanoutRun(1)
+    publisher: Client | None = None
+    stalled: Subscriber | None = None
+    try:
+        (stalled,) = await open_clients(  # type: ignore[assignment]
+            args.url, [lambda: Subscriber(stalled_run)], subscribe=True, timeout=10
+        )
+        assert stalled is not None and stalled.transport is not None
+        # From here on this client reads nothing: the kernel buffers fill, then the server's.
+        stalled.transport.underlying_transport.pause_reading()
+        (publisher,) = await open_clients(args.url, [Client], subscribe=False, timeout=10)
+        rss0 = await settle_rss(args.server_pid, 0.5)
+        peak = [rss0]
+        stop_sampling = asyncio.Event()
+        sampler = asyncio.ensure_future(sample_rss(args.server_pid, peak, stop_sampling))
+        pad = "x" * args.size
+        reached = run.aim(args.messages, args.subscribers)
+        window = Window(args.server_pid)
+        deadline = perf() + args.timeout
+        published = 0
+        outcome = None  # how the run ended when not every message reached every reader
+        for seq in range(args.messages):
+            remaining = deadline - perf()
+            if remaining <= 0:
+                outcome = "publishing timed out"
+                break
+            run.send_times.append(perf())
+            try:
+                await publisher.request(
+                    publish_payload(seq, pad), min(remaining, args.reply_timeout)
+                )
+            except asyncio.TimeoutError:
+                outcome = (
+                    f"broadcast blocked: no reply to publish #{seq} in {args.reply_timeout:g} s"
+                )
+                break
+            published += 1
+        publish_s = perf() - window.wall0
+        if outcome is None:
+            try:
+                await asyncio.wait_for(reached, max(0.5, min(10.0, deadline - perf())))
+            except asyncio.TimeoutError:
+                outcome = "readers did not all get every message in time"
+        figures = window.stop()
+        stop_sampling.set()
+        await sampler
+        rss_end = proc_rss(args.server_pid)
+        counts = [r.count for r in readers]  # type: ignore[attr-defined]
+        readers_closed = sum(1 for r in readers if r.gone.done())
+        # Now read what the stalled client was sent: was it closed, and after how much?
+        stalled_gone_before = stalled.gone.done()
+        stalled.transport.underlying_transport.resume_reading()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(stalled.gone), args.close_wait)
+        stalled_closed = stalled.gone.done()
+        stalled_received = stalled.count
+    finally:
+        stalled_clients = [stalled] if stalled is not None else []
+        await close_all(readers + stalled_clients + ([publisher] if publisher else []))
+    frame_bytes = len(
+        json.dumps({"type": "data", "channel": "tick", "data": {"seq": 0, "ts": 0.0, "pad": pad}})
+    )
+    return {
+        "subscribers": args.subscribers,
+        "messages": args.messages,
+        "size": args.size,
+        "frame_bytes": frame_bytes,
+        "published": published,
+        "publish_s": publish_s,
+        "readers_min_received": min(counts) if counts else 0,
+        "readers_max_received": max(counts) if counts else 0,
+        "readers_with_all": sum(1 for c in counts if c == args.messages),
+        "readers_closed": readers_closed,
+        "all_readers_got_all": all(c == args.messages for c in counts),
+        "stalled_closed": stalled_closed,
+        "stalled_closed_before_resume": stalled_gone_before,
+        "stalled_close_code": stalled.close_code,
+        "stalled_received": stalled_received,
+        "rss_before": rss0,
+        "rss_peak": peak[0],
+        "rss_end": rss_end,
+        "rss_growth": peak[0] - rss0,
+        "bad_frames": run.bad,
+        "first_bad": run.first_bad,
+        **figures,
+        "outcome": outcome,
+        "error": f"{run.bad} frames out of order or malformed" if run.bad else None,
+    }
+
+
+# --------------------------------------------------------------------------- main
+
+
+WORKLOADS = {
+    "rpc": workload_rpc,
+    "fanout": workload_fanout,
+    "idle_mem": workload_idle_mem,
+    "slow_consumer": workload_slow_consumer,
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="benchmark load generator (picows)")
+    parser.add_argument("workload", choices=sorted(WORKLOADS))
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--server-pid", type=int, required=True)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument(
+        "--depth", type=int, default=1, help="rpc: requests in flight per connection"
+    )
+    parser.add_argument("--ids", action="store_true", help="rpc: send ids, match replies by id")
+    parser.add_argument("--warmup", type=float, default=1.0, help="rpc: warm-up seconds")
+    parser.add_argument("--duration", type=float, default=6.0, help="rpc: measured seconds")
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--warmup-messages", type=int, default=2)
+    parser.add_argument("--size", type=int, default=4096, help="slow_consumer: payload bytes")
+    parser.add_argument("--reply-timeout", type=float, default=3.0)
+    parser.add_argument("--close-wait", type=float, default=5.0)
+    parser.add_argument("--timeout", type=float, default=60.0, help="bound on each phase")
+    return parser.parse_args(argv)
+
+
+async def amain(args: argparse.Namespace) -> dict[str, Any]:
+    return await WORKLOADS[args.workload](args)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        import uvloop
+
+        runner: Callable[[Any], Any] = uvloop.run
+        loop_name = "uvloop"
+    except ImportError:
+        runner = asyncio.run
+        loop_name = "asyncio"
+    try:
+        result = runner(amain(args))
+    except Exception as exc:
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+    result["workload"] = args.workload
+    result["client_loop"] = loop_name
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
