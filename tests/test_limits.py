@@ -89,10 +89,10 @@ async def test_drop_oldest_policy_drops_data_frames_not_replies_and_keeps_the_cl
         await client.subscribe("ticker")
         for value in range(10):
             server._server.deliver(Broadcast("ticker", {}, str(value).encode()))
-        # The writer already holds 0; 1..5 are dropped to make room for 6..9.
-        received = [(await client.receive_json())["data"] for _ in range(5)]
-        assert received == [0, 6, 7, 8, 9]
-        assert app.counters.frames_dropped == 5
+        # The outbox holds four: 0..5 are dropped, oldest first, to make room for 6..9.
+        received = [(await client.receive_json())["data"] for _ in range(4)]
+        assert received == [6, 7, 8, 9]
+        assert app.counters.frames_dropped == 6
         assert app.counters.slow_consumer_closes == 0
         await client.send_json(ADD)
         assert await client.receive_json() == ADDED

@@ -53,17 +53,22 @@ class Server:
         self, stream: trio.abc.Stream, *, remote: tuple[str, int] | None = None
     ) -> None:
         """Serve one transport stream (TCP, TLS or in-memory) from handshake to close."""
-        with trio.CancelScope(shield=True) as scope:
-            self._connections[scope] = None
-            try:
-                await self._serve_stream(stream, scope, remote)
-            except Exception:
-                logger.exception("connection failed")
-            finally:
-                del self._connections[scope]
-                if not self._connections:
-                    self._drained.set()
-                await trio.aclose_forcefully(stream)
+        try:
+            async with trio.open_nursery() as nursery:
+                # Outside cancellation stops here: shutdown() closes each connection itself.
+                scope = nursery.cancel_scope
+                scope.shield = True
+                self._connections[scope] = None
+                try:
+                    await self._serve_stream(stream, nursery, remote)
+                finally:
+                    del self._connections[scope]
+                    if not self._connections:
+                        self._drained.set()
+        except Exception:
+            logger.exception("connection failed")
+        finally:
+            await trio.aclose_forcefully(stream)
 
     def deliver(self, broadcast: Broadcast) -> None:
         """Deliver a broadcast from the broker to this server's subscribers."""
@@ -88,6 +93,21 @@ class Server:
         finally:
             self._app.servers_running -= 1
 
+    async def run_keepalive(self) -> None:
+        """Sweep the connections every quarter ``ping_interval`` and ping the silent ones.
+
+        A client is pinged after between 1 and 1.25 ``ping_interval`` of silence.
+        """
+        interval = self.settings.ping_interval
+        if interval is None:
+            return
+        while True:
+            await trio.sleep(interval / 4)
+            now = trio.current_time()
+            for session in list(self._connections.values()):
+                if session is not None:
+                    session.ping_if_silent(now, interval)
+
     async def shutdown(self) -> None:
         """Close every connection with 1001, waiting at most ``shutdown_timeout`` for them."""
         self._shutting_down = True
@@ -106,39 +126,39 @@ class Server:
     async def _serve_stream(
         self,
         stream: trio.abc.Stream,
-        scope: trio.CancelScope,
+        nursery: trio.Nursery,
         remote: tuple[str, int] | None,
     ) -> None:
         settings = self.settings
-        async with trio.open_nursery() as nursery:
-            with trio.move_on_after(settings.handshake_timeout):
-                session = await self._open_session(nursery, stream, remote)
-            if session is None or self._shutting_down:
-                nursery.cancel_scope.cancel()
-                return
-            self._connections[scope] = session
-            peer = _peer_text(session.connection.remote)
-            counters = self._app.counters
-            counters.connections_open += 1
-            counters.connections_total += 1
-            logger.info("connection open: %s %s", peer, session.connection.path)
-            try:
-                await session.run()
-            except Exception:
-                logger.exception("internal error on connection %s", peer)
-                with trio.move_on_after(settings.close_timeout):
-                    code = CloseCode.INTERNAL_ERROR
-                    await session.ws.aclose(code, CLOSE_REASONS[code])
-            finally:
-                counters.connections_open -= 1
-            closed = session.ws.closed
-            logger.info(
-                "connection closed: %s code=%s reason=%s",
-                peer,
-                closed.code if closed else None,
-                closed.reason if closed else None,
-            )
+        session = None
+        with trio.move_on_after(settings.handshake_timeout):
+            session = await self._open_session(nursery, stream, remote)
+        if session is None or self._shutting_down:
             nursery.cancel_scope.cancel()
+            return
+        self._connections[nursery.cancel_scope] = session
+        peer = _peer_text(session.connection.remote)
+        counters = self._app.counters
+        counters.connections_open += 1
+        counters.connections_total += 1
+        logger.info("connection open: %s %s", peer, session.connection.path)
+        try:
+            await session.run()
+        except Exception:
+            logger.exception("internal error on connection %s", peer)
+            with trio.move_on_after(settings.close_timeout):
+                code = CloseCode.INTERNAL_ERROR
+                await session.ws.aclose(code, CLOSE_REASONS[code])
+        finally:
+            counters.connections_open -= 1
+        closed = session.ws.closed
+        logger.info(
+            "connection closed: %s code=%s reason=%s",
+            peer,
+            closed.code if closed else None,
+            closed.reason if closed else None,
+        )
+        nursery.cancel_scope.cancel()
 
     async def _open_session(
         self,
@@ -213,6 +233,7 @@ async def serve(
     async with trio.open_nursery() as nursery:
         try:
             await nursery.start(server.run_broker)
+            nursery.start_soon(server.run_keepalive)
             await nursery.start(
                 functools.partial(
                     trio.serve_listeners,

@@ -50,7 +50,9 @@ class Settings:
     handshake_timeout: float = attrs.field(default=10.0, validator=_positive)
     """Seconds a client has to complete the opening handshake before it is dropped."""
     ping_interval: float | None = attrs.field(default=20.0, validator=_positive)
-    """Seconds of silence from a client after which the server pings it (``None``: never)."""
+    """Seconds of silence from a client after which the server pings it (``None``: never).
+    The server sweeps its connections every quarter interval, so a ping goes out between 1 and
+    1.25 intervals after the client's last message or pong."""
     ping_timeout: float = attrs.field(default=20.0, validator=_positive)
     """Seconds to wait for the pong before closing the connection with 1008."""
     idle_timeout: float | None = attrs.field(default=None, validator=_positive)

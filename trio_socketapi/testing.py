@@ -176,6 +176,7 @@ async def open_test_server(
     async with trio.open_nursery() as nursery:
         try:
             await nursery.start(server.run_broker)
+            nursery.start_soon(server.run_keepalive)
             yield TestServer(server, nursery)
         finally:
             with trio.CancelScope(shield=True):
