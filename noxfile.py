@@ -1,4 +1,5 @@
-"""Sessions: ``tests`` (pytest with coverage), ``lint`` (ruff, mypy --strict). ``nox`` runs both."""
+"""Sessions: ``tests`` (pytest with coverage) and ``lint`` (ruff, mypy --strict), which ``nox``
+runs; ``soak`` (the soak test at scale) and ``bench`` (the benchmark) on demand."""
 
 from __future__ import annotations
 
@@ -23,10 +24,18 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff check, ruff format --check, and mypy --strict on the package."""
-    session.install("-e", ".[lint]")
+    session.install("-e", ".[lint,redis]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "--strict", "trio_socketapi")
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """The soak test at scale: 500 connections churning for 10 s per transport (minutes)."""
+    session.install("-e", ".[test]")
+    session.env.update({"SOAK_CONNECTIONS": "500", "SOAK_SECONDS": "10"})
+    session.run("pytest", "tests/test_soak.py", "-s", *session.posargs)
 
 
 @nox.session

@@ -63,6 +63,8 @@ class SocketAPI:
         self.publish_policy = _PublishPolicy(self)
         self.servers_running = 0
         """How many servers (or test servers) of this app run in this process."""
+        self.trio_token: trio.lowlevel.TrioToken | None = None
+        """The trio loop a server of this app runs in (for ``publish_threadsafe``)."""
 
     @property
     def publishes_here(self) -> bool:

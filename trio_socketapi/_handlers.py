@@ -93,6 +93,19 @@ class ChannelHandler(Generic[P, R]):
         await trio.lowlevel.checkpoint()
         return result
 
+    def publish_threadsafe(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Broadcast from another thread of the serving process (a sync library's callback).
+
+        Runs the call in the trio loop that serves this channel and blocks this thread until it
+        is done; returns the result. Raises ``RuntimeError`` if no server of this channel runs
+        in this process (from plain sync code, use ``trio.run(functools.partial(channel, ...))``
+        instead), and whatever the broadcast raises.
+        """
+        token = next((app.trio_token for app in self._apps if app.trio_token is not None), None)
+        if token is None:
+            raise RuntimeError(f"no server of channel {self.name!r} runs in this process")
+        return trio.from_thread.run(functools.partial(self, *args, **kwargs), trio_token=token)
+
     def bind(self, app: SocketAPI) -> None:
         """Deliver this channel's broadcasts to ``app``'s subscribers too."""
         if app not in self._apps:

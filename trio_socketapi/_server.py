@@ -88,10 +88,13 @@ class Server:
     ) -> None:
         """Receive the app's broadcasts from its broker while this server runs."""
         self._app.servers_running += 1
+        self._app.trio_token = trio.lowlevel.current_trio_token()
         try:
             await self._app.broker.run(self.deliver, task_status=task_status)
         finally:
             self._app.servers_running -= 1
+            if not self._app.servers_running:
+                self._app.trio_token = None
 
     async def run_keepalive(self) -> None:
         """Sweep the connections every quarter ``ping_interval`` and ping the silent ones.
