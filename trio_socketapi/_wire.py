@@ -111,7 +111,9 @@ def write_nowait(ws: WebSocketConnection, sock: socket.socket, frames: bytes) ->
     the socket's buffer is full or the socket failed (the queued path then meets the failure).
     A partial write leaves the stream mid-frame: the caller must queue the rest before anything.
     """
-    if ws._stream_lock.locked() or ws._wsproto.state is not ConnectionState.OPEN:
+    # ``ws.closed`` is set before trio-websocket writes any close frame (ours or the reply to
+    # the client's), and is far cheaper than asking wsproto for its state on every broadcast.
+    if ws._stream_lock.locked() or ws.closed is not None:
         return 0
     try:
         return sock.send(frames)
