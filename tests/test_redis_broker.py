@@ -36,16 +36,18 @@ from trio_socketapi._broker import Broadcast
 from trio_socketapi.redis import BrokerUnavailable, RedisBroker
 from trio_socketapi.testing import TestClient, TestServer, open_test_server
 
-if sys.version_info < (3, 11):
-    from exceptiongroup import BaseExceptionGroup
-
 REDIS_SERVER = shutil.which("redis-server")
 
-pytestmark = pytest.mark.skipif(
-    REDIS_SERVER is None,
-    reason="no redis-server binary (Debian: apt-get install redis-server); "
-    "the Redis broker is tested against a real server only",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        REDIS_SERVER is None,
+        reason="no redis-server binary (Debian: apt-get install redis-server); "
+        "the Redis broker is tested against a real server only",
+    ),
+    # coredis (6.9) opens a connection's anyio memory streams before connecting and closes them
+    # only once connected, so each failed attempt leaves garbage that warns when collected.
+    pytest.mark.filterwarnings("ignore:Unclosed <MemoryObject:ResourceWarning"),
+]
 
 WAIT = 10.0  # seconds: the bound on any one wait
 SENTINEL = -1
@@ -259,14 +261,6 @@ async def wait_for_subscribers(url: str, channel: str, count: int) -> None:
             await trio.sleep(0.02)
 
 
-def leaf(exc: BaseException) -> BaseException:
-    """The one exception inside (possibly nested) exception groups."""
-    while isinstance(exc, BaseExceptionGroup):
-        assert len(exc.exceptions) == 1, exc
-        exc = exc.exceptions[0]
-    return exc
-
-
 # --- sharing the broker ----------------------------------------------------------------------
 
 
@@ -365,17 +359,28 @@ async def test_a_service_in_any_language_publishes_the_documented_json(
             assert (await client.action("ping"))["data"] == "pong"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs Server.deliver to drop keys naming no RequiredOnSubscribe parameter "
-    "(change proposed with the Redis broker); remove this marker once applied",
-)
+@pytest.mark.skipif(shutil.which("redis-cli") is None, reason="no redis-cli binary")
+async def test_redis_cli_publishes_to_subscribers(redis_server: RedisProcess, channel: str) -> None:
+    a = build_node(redis_server.url, channel)
+    async with AsyncExitStack() as exits:
+        client = await subscriber(exits, await serve(exits, a), ("room", {"room": "a"}))
+        message = '{"channel": "room", "key": {"room": "a"}, "data": {"text": "from the shell"}}'
+        with trio.fail_after(WAIT):
+            await trio.run_process(
+                ["redis-cli", "-p", str(redis_server.port), "PUBLISH", channel, message],
+                capture_stdout=True,
+            )
+            assert await client.receive_json() == room_frame("a", "from the shell")
+
+
 async def test_a_key_naming_an_unknown_parameter_is_dropped_not_widened_to_every_room(
     redis_server: RedisProcess, channel: str
 ) -> None:
     a = build_node(redis_server.url, channel)
     async with AsyncExitStack() as exits:
-        client = await subscriber(exits, await serve(exits, a), ("room", {"room": "a"}))
+        client = await subscriber(
+            exits, await serve(exits, a), ("room", {"room": "a"}), ("ticker", None)
+        )
         async with coredis.Redis.from_url(redis_server.url) as publisher:
             with trio.fail_after(WAIT):
                 await publisher.publish(
@@ -537,9 +542,11 @@ async def test_redis_down_at_start_is_a_clear_error(channel: str) -> None:
         assert reports == []  # it never reported started
 
         app = build_node(nowhere, channel).app
-        with pytest.raises(BaseException) as raised:
+        with pytest.raises(BrokerUnavailable, match=f"cannot reach Redis at {nowhere}"):
             await app.serve("127.0.0.1", 0)
-        assert isinstance(leaf(raised.value), BrokerUnavailable)
+        with pytest.raises(BrokerUnavailable, match=f"cannot reach Redis at {nowhere}"):
+            async with open_test_server(app):
+                pass  # pragma: no cover
         assert app.servers_running == 0
 
 
@@ -633,7 +640,7 @@ async def test_a_receiver_that_raises_is_logged_and_the_next_broadcast_still_arr
 
 @pytest.mark.parametrize(
     "url",
-    ["http://127.0.0.1:6379", "redis://", "127.0.0.1:6379", "unix://"],
+    ["http://127.0.0.1:6379", "redis://", "127.0.0.1:6379", "unix://", "redis://h:port/0"],
 )
 def test_a_url_that_is_not_redis_is_refused_at_construction(url: str) -> None:
     with pytest.raises(ValueError):

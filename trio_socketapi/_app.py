@@ -165,13 +165,20 @@ class SocketAPI:
         trio.run(self._serve_until_signal, serve)
 
     async def _serve_until_signal(self, serve: Callable[..., Awaitable[None]]) -> None:
+        failure: Exception | None = None
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
-                await nursery.start(serve)
-                async for signum in signals:
-                    logger.info("%s received, shutting down", signal.Signals(signum).name)
-                    nursery.cancel_scope.cancel()
-                    break
+                try:
+                    await nursery.start(serve)
+                except Exception as exc:
+                    failure = exc  # raised below, outside the nursery: bare, not in a group
+                else:
+                    async for signum in signals:
+                        logger.info("%s received, shutting down", signal.Signals(signum).name)
+                        nursery.cancel_scope.cancel()
+                        break
+        if failure is not None:
+            raise failure
 
     async def publish(
         self, handler: ChannelHandler[Any, Any], key: dict[str, Any], result: Any

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 
 from ._app import SocketAPI
+from ._forward import PublishError
 
 WORKER_STOP_TIMEOUT = 10.0
 """Seconds the supervisor waits for its workers to shut down before killing them."""
@@ -78,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(run_workers(args.app, host, port, args.workers, args.log_level))
     try:
         app.run(args.host, args.port, reuse_port=args.reuse_port)
-    except OSError as exc:
+    except (OSError, PublishError) as exc:  # cannot bind; the broker (Redis) is unreachable
         raise SystemExit(f"error: cannot serve: {exc}") from exc
 
 

@@ -76,6 +76,13 @@ class Server:
         if handler is None:
             logger.warning("broadcast to unknown channel %r dropped", broadcast.channel)
             return
+        unknown = set(broadcast.key) - set(handler.signature.key_params)
+        if unknown:
+            # Never widen: a key the channel does not have must not reach every subscriber.
+            logger.warning(
+                "broadcast to %r with unknown key fields %s dropped", handler.name, sorted(unknown)
+            )
+            return
         try:
             key = handler.signature.validate_key(broadcast.key)
         except pydantic.ValidationError as exc:
@@ -234,24 +241,42 @@ async def serve(
         listeners = [trio.SSLListener(listener, ssl_context) for listener in listeners]
     server = Server(app, settings, tls=ssl_context is not None)
     async with trio.open_nursery() as nursery:
-        try:
-            await nursery.start(server.run_broker)
-            nursery.start_soon(server.run_keepalive)
-            await nursery.start(
-                functools.partial(
-                    trio.serve_listeners,
-                    server.handle_stream,
-                    listeners,
-                    handler_nursery=nursery,
+        broker_failure = await start_broker(server, nursery)
+        if broker_failure is None:
+            try:
+                nursery.start_soon(server.run_keepalive)
+                await nursery.start(
+                    functools.partial(
+                        trio.serve_listeners,
+                        server.handle_stream,
+                        listeners,
+                        handler_nursery=nursery,
+                    )
                 )
-            )
-            scheme = "wss" if ssl_context is not None else "ws"
-            logger.info("serving on %s://%s:%d/", scheme, host or "0.0.0.0", bound_port)
-            task_status.started(bound_port)
-            await trio.sleep_forever()
-        finally:
-            with trio.CancelScope(shield=True):
-                await server.shutdown()
+                scheme = "wss" if ssl_context is not None else "ws"
+                logger.info("serving on %s://%s:%d/", scheme, host or "0.0.0.0", bound_port)
+                task_status.started(bound_port)
+                await trio.sleep_forever()
+            finally:
+                with trio.CancelScope(shield=True):
+                    await server.shutdown()
+    if broker_failure is not None:
+        for listener in listeners:
+            await listener.aclose()
+        raise broker_failure
+
+
+async def start_broker(server: Server, nursery: trio.Nursery) -> Exception | None:
+    """Start ``server``'s broker subscription in ``nursery``; return why it could not start.
+
+    The caller raises that error after its nursery has closed, so it reaches the user as
+    itself (say ``BrokerUnavailable``), not wrapped in an exception group.
+    """
+    try:
+        await nursery.start(server.run_broker)
+    except Exception as exc:
+        return exc
+    return None
 
 
 def _peer_text(peer: tuple[str, int] | None) -> str:

@@ -1,4 +1,4 @@
-"""``RedisBroker``: share broadcasts between processes and hosts through Redis or Valkey pub/sub.
+"""``RedisBroker``: share broadcasts between processes and hosts through Redis pub/sub.
 
 Every broadcast of an app is one ``PUBLISH`` of ``Broadcast.encode()`` on one Redis channel
 (``trio_socketapi`` unless told otherwise); every serving process holds one ``SUBSCRIBE`` on it and
@@ -83,7 +83,9 @@ class BrokerUnavailable(PublishError):
 
 
 class RedisBroker:
-    """A shared broker on a Redis or Valkey server (6.0 or later: the client speaks RESP3).
+    """A shared broker on a Redis server, 6.0 or later (the client speaks RESP3).
+
+    Tested against Redis 7.0; Valkey speaks the same protocol.
 
     ``url`` is a ``redis://[[user]:password@]host[:port][/db]`` URL (``rediss://`` for TLS,
     ``unix://path`` for a socket). ``channel`` is the Redis pub/sub channel every process of the
@@ -327,6 +329,7 @@ def _check_url(url: str, where: str) -> None:
         raise ValueError(f"not a redis://, rediss:// or unix:// URL: {where!r}")
     if not (parts.path if parts.scheme == "unix" else parts.hostname):
         raise ValueError(f"no {'socket path' if parts.scheme == 'unix' else 'host'} in {where!r}")
+    _ = parts.port  # raises ValueError for a port that is not a number in range
 
 
 def _redacted(url: str) -> str:

@@ -33,7 +33,7 @@ from trio_websocket import (
 
 from ._app import SocketAPI
 from ._protocol import MessageId, to_json
-from ._server import Server
+from ._server import Server, start_broker
 from ._settings import Settings
 
 __all__ = ["TestClient", "TestServer", "open_test_client", "open_test_server"]
@@ -174,14 +174,17 @@ async def open_test_server(
     """Run ``app``'s server in memory for the duration of the block; close clients with 1001."""
     server = Server(app, settings or app.settings)
     async with trio.open_nursery() as nursery:
-        try:
-            await nursery.start(server.run_broker)
-            nursery.start_soon(server.run_keepalive)
-            yield TestServer(server, nursery)
-        finally:
-            with trio.CancelScope(shield=True):
-                await server.shutdown()
-            nursery.cancel_scope.cancel()
+        broker_failure = await start_broker(server, nursery)
+        if broker_failure is None:
+            try:
+                nursery.start_soon(server.run_keepalive)
+                yield TestServer(server, nursery)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await server.shutdown()
+                nursery.cancel_scope.cancel()
+    if broker_failure is not None:
+        raise broker_failure
 
 
 @asynccontextmanager
