@@ -1,11 +1,12 @@
-"""Sessions: ``tests`` (pytest with coverage) and ``lint`` (ruff, mypy --strict), which ``nox``
-runs; ``soak`` (the soak test at scale) and ``bench`` (the benchmark) on demand."""
+"""Sessions: ``tests`` (pytest with coverage), ``lint`` (ruff, mypy --strict) and ``compat`` (the
+same client script against socketapi), which ``nox`` runs; ``soak`` (the soak test at scale) and
+``bench`` (the benchmark) on demand."""
 
 from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["tests", "lint"]
+nox.options.sessions = ["tests", "lint", "compat"]
 nox.options.reuse_existing_virtualenvs = True
 
 
@@ -28,6 +29,13 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "--strict", "trio_socketapi")
+
+
+@nox.session
+def compat(session: nox.Session) -> None:
+    """Differential test: every core exchange against socketapi 0.2.0 and trio_socketapi."""
+    session.install("-e", ".[test]", "socketapi==0.2.0", "uvicorn")
+    session.run("pytest", "tests/test_socketapi_compat.py", "-p", "no:cacheprovider")
 
 
 @nox.session

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import signal
 import socket
@@ -29,7 +30,7 @@ import attrs
 import coredis
 import pytest
 import trio
-from trio_websocket import WebSocketConnection, open_websocket
+from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket
 
 from trio_socketapi import PublishError, RequiredOnSubscribe, SocketAPI
 from trio_socketapi._broker import Broadcast
@@ -658,3 +659,79 @@ async def test_errors_and_logs_never_show_the_password(channel: str) -> None:
 def test_the_broker_is_shared_so_a_serverless_process_publishes_to_it() -> None:
     assert RedisBroker().is_shared
     assert SocketAPI(broker=RedisBroker()).publishes_here
+
+
+async def test_workers_share_one_port_and_every_subscriber_gets_a_broadcast_once(
+    redis_server: RedisProcess, channel: str, tmp_path: Path
+) -> None:
+    (tmp_path / "workers_app.py").write_text(
+        "import os\n"
+        "from trio_socketapi import SocketAPI\n"
+        "from trio_socketapi.redis import RedisBroker\n"
+        "app = SocketAPI(broker=RedisBroker(os.environ['URL'], channel=os.environ['CHANNEL']))\n"
+        "@app.channel('ticker')\n"
+        "async def ticker(value: int = 0) -> int:\n"
+        "    return value\n"
+    )
+    port = free_port()
+    env = {**os.environ, "URL": redis_server.url, "CHANNEL": channel}
+    supervisor = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "trio_socketapi", "workers_app:app", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "2", "--log-level", "warning"],
+        cwd=tmp_path,
+        env=env,
+    )  # fmt: skip
+    try:
+        children = Path(f"/proc/{supervisor.pid}/task/{supervisor.pid}/children")
+        with trio.fail_after(3 * WAIT):
+            await wait_for_subscribers(redis_server.url, channel, 2)  # both workers are up
+        assert len((await trio.Path(children).read_text()).split()) == 2
+        publisher = build_node(redis_server.url, channel)  # no server: publishes to Redis
+        async with AsyncExitStack() as exits:
+            sockets = [
+                await exits.enter_async_context(
+                    open_websocket("127.0.0.1", port, "/", use_ssl=False)
+                )
+                for _ in range(8)
+            ]
+            with trio.fail_after(WAIT):
+                for ws in sockets:
+                    await ws_send(ws, {"type": "subscribe", "channel": "ticker"})
+                    assert await ws_receive(ws) == {"type": "subscribed", "channel": "ticker"}
+                await publisher.app.registry.channels["ticker"](value=7)
+                await publisher.app.registry.channels["ticker"](value=SENTINEL)
+                for ws in sockets:
+                    assert await ws_receive(ws) == ticker_frame(7)
+                    assert await ws_receive(ws) == ticker_frame(SENTINEL)
+            supervisor.send_signal(signal.SIGINT)
+            with trio.fail_after(WAIT):
+                for ws in sockets:
+                    with pytest.raises(ConnectionClosed) as closed:
+                        await ws.get_message()
+                    assert closed.value.reason is not None
+                    assert closed.value.reason.code == 1001
+        with trio.fail_after(10):
+            assert await supervisor.wait() == 0
+    finally:
+        if supervisor.returncode is None:
+            supervisor.kill()
+            with trio.CancelScope(shield=True):
+                await supervisor.wait()
+
+
+def test_workers_without_a_shared_broker_are_refused_with_a_clear_message(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "plain_app.py").write_text(
+        "from trio_socketapi import SocketAPI\napp = SocketAPI()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "trio_socketapi", "plain_app:app", "--workers", "2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "needs a shared broker" in done.stderr
