@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -44,14 +44,47 @@ class Connection:
     ) -> Connection:
         """Build the connection from a handshake's request target, ``Host`` and other headers."""
         split = urlsplit(target)
-        headers: dict[str, str] = {"host": host} if host is not None else {}
-        for raw_name, raw_value in raw_headers:
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
         return cls(
             path=split.path or "/",
             query_string=split.query,
-            headers=headers,
+            headers=HandshakeHeaders(raw_headers, host),
             remote=remote,
         )
+
+
+class HandshakeHeaders(Mapping[str, str]):
+    """The handshake's headers as a read-only mapping over the raw header list.
+
+    Nothing is copied: the raw list is the one the WebSocket layer keeps anyway, and a lookup
+    scans it (a handshake has a dozen headers). Names are matched case-insensitively and given
+    lower-cased; a repeated header's values are joined with ``", "``.
+    """
+
+    def __init__(self, raw_headers: list[tuple[bytes, bytes]], host: str | None) -> None:
+        self._raw = raw_headers
+        self._host = host
+
+    def __getitem__(self, name: str) -> str:
+        wanted = name.lower()
+        if wanted == "host" and self._host is not None:
+            return self._host
+        key = wanted.encode("latin-1", "replace")
+        values = [v.decode("latin-1") for n, v in self._raw if n.lower() == key]
+        if not values:
+            raise KeyError(name)
+        return ", ".join(values)
+
+    def __iter__(self) -> Iterator[str]:
+        seen = {"host"} if self._host is not None else set()
+        yield from seen
+        for raw_name, _ in self._raw:
+            name = raw_name.decode("latin-1").lower()
+            if name not in seen:
+                seen.add(name)
+                yield name
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return f"HandshakeHeaders({dict(self)!r})"

@@ -26,7 +26,7 @@ from ._listeners import open_listeners
 from ._protocol import CLOSE_REASONS, CloseCode
 from ._session import Session
 from ._settings import Settings
-from ._wire import ProtocolErrorCloser, handshake_host, peer_address
+from ._wire import ProtocolErrorCloser, handshake_host, peer_address, release_handshake_state
 
 if TYPE_CHECKING:
     from ._app import SocketAPI
@@ -221,6 +221,7 @@ class Server:
             return None
         ws = await request.accept()
         transport.ws = ws
+        release_handshake_state(ws)
         return Session(ws, connection, self._dispatcher, self.hub, settings, self._app.counters)
 
 

@@ -59,7 +59,6 @@ class Session:
         self._hub = hub
         self._settings = settings
         self._counters = counters
-        self._scope = trio.CancelScope()
         self._nursery: trio.Nursery | None = None
         self._socket = raw_socket(ws)
         # The outbox and its writer exist only once something has to wait to be written.
@@ -116,7 +115,7 @@ class Session:
             self.close_reason = reason or CLOSE_REASONS[code]
             self._hub.remove(self)
         self._stop_writer()
-        self._scope.cancel()
+        self._cancel()
 
     def ping_if_silent(self, now: float, interval: float) -> None:
         """Start a keepalive ping if the client has been silent for ``interval`` (called by the
@@ -129,20 +128,26 @@ class Session:
     async def run(self) -> None:
         """Serve the connection until the client leaves or ``close`` is called."""
         try:
-            with self._scope:
-                async with trio.open_nursery() as nursery:
-                    self._nursery = nursery
-                    try:
-                        await self._read_loop(nursery)
-                    finally:
-                        self._stop_writer()
-                        nursery.cancel_scope.cancel()
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                if self.close_code is not None:  # closed before it started
+                    nursery.cancel_scope.cancel()
+                try:
+                    await self._read_loop(nursery)
+                finally:
+                    self._stop_writer()
+                    nursery.cancel_scope.cancel()
         finally:
             self._nursery = None
             self._hub.remove(self)
         if self.close_code is not None and not self._write_in_progress:
             with trio.move_on_after(self._settings.close_timeout):
                 await self.ws.aclose(self.close_code, self.close_reason)
+
+    def _cancel(self) -> None:
+        """Stop the reader and the tasks it started (the writer is shielded from this)."""
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -233,7 +238,7 @@ class Session:
                 try:
                     await send_frames(self.ws, b"".join(batch) if len(batch) > 1 else batch[0])
                 except ConnectionClosed:
-                    self._scope.cancel()
+                    self._cancel()
                     break
                 self._write_in_progress = False
                 if self.close_code is not None:

@@ -131,3 +131,14 @@ def peer_address(stream: trio.abc.Stream) -> tuple[str, int] | None:
     if not isinstance(address, tuple):
         return None
     return (str(address[0]).removeprefix("::ffff:"), int(address[1]))  # IPv4-mapped IPv6
+
+
+def release_handshake_state(ws: WebSocketConnection) -> None:
+    """Drop wsproto's HTTP/1.1 parser once the connection is open (about 1 KB a connection).
+
+    wsproto keeps its handshake object for the life of the connection but, once open, only
+    reads its (empty) event queue; the h11 connection inside it is never used again.
+    """
+    protocol = ws._wsproto
+    if protocol.connection is not None and hasattr(protocol.handshake, "_h11_connection"):
+        protocol.handshake._h11_connection = None  # type: ignore[assignment]
