@@ -17,7 +17,6 @@ from ._connection import Connection
 from ._counters import Counters
 from ._forward import forward_publish
 from ._handlers import ActionHandler, ChannelHandler, decorating_scope
-from ._protocol import to_json
 from ._registry import Registry
 from ._router import Router
 from ._server import serve
@@ -181,10 +180,9 @@ class SocketAPI:
             raise failure
 
     async def publish(
-        self, handler: ChannelHandler[Any, Any], key: dict[str, Any], result: Any
+        self, handler: ChannelHandler[Any, Any], key: dict[str, Any], data_json: bytes | None
     ) -> None:
-        """Publish a channel result to the broker, serialised once for every subscriber."""
-        data_json = None if result is None else to_json(result)
+        """Publish a channel result, already serialised once, to the broker."""
         await self.broker.publish(Broadcast(handler.name, key, data_json))
 
     async def forward_publish(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 import trio
 
+from ._protocol import to_json
 from ._signature import CompiledSignature, compile_signature
 
 if TYPE_CHECKING:
@@ -76,22 +77,29 @@ class ChannelHandler(Generic[P, R]):
         subscribers with equal (validated) values. In a process that serves no app this handler
         belongs to, the call is forwarded to the app's server (see ``SocketAPI``).
         """
-        arguments = self._python_signature.bind_partial(*args, **kwargs).arguments
         here = [app for app in self._apps if app.publishes_here]
         if self._apps and not here:
             # No server of this channel runs in this process: its server runs the function.
+            arguments = self._arguments(args, kwargs)
             targets = {(app.host, app.port): app for app in self._apps}
             for app in targets.values():
                 await app.forward_publish(self, arguments)
             return None  # type: ignore[return-value]
-        key = self.signature.validate_key(arguments) if self.signature.key_params else {}
+        key = {}
+        if self.signature.key_params:
+            key = self.signature.validate_key(self._arguments(args, kwargs))
         result = await self.func(*args, **kwargs)
-        for app in here:
-            await app.publish(self, key, result)
+        if here:
+            data_json = None if result is None else to_json(result)  # once, for every app
+            for app in here:
+                await app.publish(self, key, data_json)
         # A checkpoint per broadcast lets subscribers' writers drain their outboxes, so a tight
         # loop of broadcasts cannot fill them and get fast clients closed as slow consumers.
         await trio.lowlevel.checkpoint()
         return result
+
+    def _arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        return dict(self._python_signature.bind_partial(*args, **kwargs).arguments)
 
     def publish_threadsafe(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Broadcast from another thread of the serving process (a sync library's callback).
