@@ -3,8 +3,9 @@
     python -m benchmarks.loadgen WORKLOAD --url ws://127.0.0.1:P/ --server-pid PID [options]
 
 WORKLOAD is one of ``rpc``, ``fanout``, ``idle_mem``, ``slow_consumer`` (``rpc_pipelined`` is
-``rpc --depth 16``). The result is one JSON object, printed as the last line of stdout. Every
-wait is bounded: a server that stalls or dies gives a result with ``"error"`` or partial counts,
+``rpc --depth 16``); ``publisher`` is the fan-out publisher, which ``fanout`` starts as a process
+of its own. The result is one JSON object, printed as the last line of stdout. Every wait is
+bounded: a server that stalls or dies gives a result with ``"error"`` or partial counts,
 never a hang. The server's CPU (``utime + stime`` from ``/proc/PID/stat``) and RSS (``VmRSS`` from
 ``/proc/PID/status``) are read here, at the edges of the measured window, next to this process's
 own CPU time, so a saturated load generator shows in the result.
@@ -63,27 +64,33 @@ def machine_busy() -> float:
 
 class Window:
     """Wall time, server CPU, this process's CPU and everyone else's, between ``__init__`` and
-    ``stop``. "Other" is the rest of the machine (other processes, and kernel work not charged
-    to either side): when it is high the figures are disturbed."""
+    ``stop``. ``helpers`` are other load-generator processes (the fan-out publisher): their CPU
+    is reported on its own. "Other" is the rest of the machine (other processes, and kernel work
+    not charged to any of these): when it is high the figures are disturbed."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, helpers: tuple[int, ...] = ()) -> None:
         self.pid = pid
+        self.helpers = helpers
         self.wall0 = perf()
         self.server0 = proc_cpu(pid)
         self.client0 = time.process_time()
+        self.helpers0 = sum(proc_cpu(h) for h in helpers)
         self.machine0 = machine_busy()
 
     def stop(self) -> dict[str, float]:
         wall = perf() - self.wall0
         server = proc_cpu(self.pid) - self.server0
         client = time.process_time() - self.client0
-        other = max(0.0, machine_busy() - self.machine0 - server - client)
+        helpers = sum(proc_cpu(h) for h in self.helpers) - self.helpers0
+        other = max(0.0, machine_busy() - self.machine0 - server - client - helpers)
         return {
             "wall_s": wall,
             "server_cpu_s": server,
             "client_cpu_s": client,
+            "helper_cpu_s": helpers,
             "server_cpu_frac": server / wall if wall > 0 else 0.0,
             "client_cpu_frac": client / wall if wall > 0 else 0.0,
+            "helper_cpu_frac": helpers / wall if wall > 0 else 0.0,
             "other_cpu_frac": other / wall if wall > 0 else 0.0,
         }
 
@@ -341,18 +348,17 @@ async def workload_rpc(args: argparse.Namespace) -> dict[str, Any]:
 
 
 class FanoutRun:
-    """Shared state of one broadcast run: send times by sequence number, delivery counts."""
+    """Shared state of one broadcast run: delivery counts, and when each count is reached."""
 
     def __init__(self, subscribers: int) -> None:
         self.subscribers = subscribers
         self.send_times: list[float] = []
-        self.measure_from = 0
-        """Sequence number of the first measured message (earlier ones are warm-up)."""
-        self.latencies: list[float] = []
+        """Send times by sequence number, when the publisher is in this process."""
         self.last_delivery = 0.0
         self.deliveries = 0
         self.target = 0
         """Per-subscriber count at which ``reached`` is set (moved by the driver)."""
+        self.expected = subscribers
         self.at_target = 0
         self.reached: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.bad = 0
@@ -369,9 +375,9 @@ class FanoutRun:
 class Subscriber(Client):
     """Counts data frames; the n-th frame is message n (the server keeps per-connection order).
 
-    Latency is ``receive time - send time`` of that message (the send time also travels in the
-    payload); one frame in ``CHECK_EVERY`` is parsed to check that its ``seq`` is the one
-    expected, which is what makes the cheap counting trustworthy.
+    Each frame's receive time is kept (``received_at[n]``), so latency is worked out after the
+    run from the publisher's send times. One frame in ``CHECK_EVERY`` is parsed to check that its
+    ``seq`` is the one expected, which is what makes the cheap counting trustworthy.
     """
 
     CHECK_EVERY = 10
@@ -380,6 +386,7 @@ class Subscriber(Client):
         super().__init__()
         self.run = run
         self.count = 0
+        self.received_at: list[float] = []
         self.subscribed = False
 
     async def subscribe(self, timeout: float = 10.0) -> None:
@@ -404,10 +411,9 @@ class Subscriber(Client):
         run = self.run
         seq = self.count
         self.count = seq + 1
+        self.received_at.append(now)
         run.deliveries += 1
         run.last_delivery = now
-        if seq >= run.measure_from and seq < len(run.send_times):
-            run.latencies.append(now - run.send_times[seq])
         if seq % self.CHECK_EVERY == 0:
             raw = frame.get_payload_as_bytes()
             try:
@@ -425,9 +431,131 @@ class Subscriber(Client):
                 run.reached.set_result(None)
 
 
+def delivery_latencies(
+    subscribers: list[Client], send_times: list[float], first_seq: int
+) -> list[float]:
+    """Receive time minus send time of every delivery of messages ``first_seq`` onwards."""
+    latencies: list[float] = []
+    for subscriber in subscribers:
+        received_at = subscriber.received_at  # type: ignore[attr-defined]
+        for seq in range(first_seq, min(len(received_at), len(send_times))):
+            latencies.append(received_at[seq] - send_times[seq])
+    return latencies
+
+
 def publish_payload(seq: int, pad: str) -> bytes:
     data = {"seq": seq, "ts": perf(), "pad": pad}
     return json.dumps({"type": "action", "channel": "publish", "data": data}).encode()
+
+
+async def publish_batch(
+    publisher: Client, first_seq: int, count: int, pad: str, deadline: float
+) -> tuple[list[float], str | None]:
+    """Publish messages ``first_seq`` .. ``first_seq + count - 1``, awaiting each reply.
+
+    Returns the send times, and why publishing stopped early (``None`` when it did not).
+    """
+    send_times: list[float] = []
+    for seq in range(first_seq, first_seq + count):
+        remaining = deadline - perf()
+        if remaining <= 0:
+            return send_times, "publishing timed out"
+        send_times.append(perf())
+        try:
+            reply = await publisher.request(publish_payload(seq, pad), min(remaining, 10))
+        except asyncio.TimeoutError:
+            return send_times, f"no reply to publish #{seq}"
+        if reply.get("type") != "action":
+            return send_times, f"publish failed: {reply}"
+    return send_times, None
+
+
+async def workload_publisher(args: argparse.Namespace) -> dict[str, Any]:
+    """The fan-out publisher, run by ``fanout`` as a process of its own.
+
+    Its replies then never wait behind the subscribers' frames in one event loop, so it publishes
+    as a separate client would. Driven over stdin: each line ``FIRST COUNT`` publishes that batch
+    and answers with one JSON line of send times (``time.perf_counter`` is the machine's monotonic
+    clock, so they compare with the subscribers' receive times). Ends when stdin closes.
+    """
+    loop = asyncio.get_running_loop()
+    commands = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
+    (publisher,) = await open_clients(args.url, [Client], subscribe=False, timeout=10)
+    try:
+        sys.stdout.write("ready\n")
+        sys.stdout.flush()
+        while line := await commands.readline():
+            first, count = (int(x) for x in line.split())
+            send_times, error = await publish_batch(
+                publisher, first, count, "", perf() + args.timeout
+            )
+            sys.stdout.write(json.dumps({"send_times": send_times, "error": error}) + "\n")
+            sys.stdout.flush()
+    finally:
+        await close_all([publisher])
+    return {}
+
+
+class PublisherProcess:
+    """The ``publisher`` workload in a child process, and the line protocol to drive it."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, args: argparse.Namespace) -> PublisherProcess:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "benchmarks.loadgen",
+            "publisher",
+            "--url",
+            args.url,
+            "--server-pid",
+            str(args.server_pid),
+            "--timeout",
+            str(args.timeout),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        self = cls(process)
+        try:
+            line = await self._line(15)
+        except BaseException:
+            await self.stop()
+            raise
+        if line.strip() != b"ready":
+            await self.stop()
+            raise RuntimeError(f"publisher did not start: {line[:200]!r}")
+        return self
+
+    async def publish(self, first_seq: int, count: int, timeout: float) -> dict[str, Any]:
+        """Publish one batch; its send times and error (a dead or silent child is an error)."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(b"%d %d\n" % (first_seq, count))
+        await self.process.stdin.drain()
+        try:
+            line = await self._line(timeout)
+            return json.loads(line)  # type: ignore[no-any-return]
+        except (asyncio.TimeoutError, ValueError) as exc:
+            return {"send_times": [], "error": f"publisher process: {type(exc).__name__}"}
+
+    async def stop(self) -> None:
+        if self.process.stdin is not None and not self.process.stdin.is_closing():
+            self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), 5)
+        except asyncio.TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+    async def _line(self, timeout: float) -> bytes:
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
+        if not line:
+            raise RuntimeError("publisher process exited")
+        return line
 
 
 async def workload_fanout(args: argparse.Namespace) -> dict[str, Any]:
@@ -439,56 +567,43 @@ async def workload_fanout(args: argparse.Namespace) -> dict[str, Any]:
         subscribe=True,
         timeout=args.timeout,
     )
-    publisher: Client | None = None
+    publisher: PublisherProcess | None = None
     try:
-        (publisher,) = await open_clients(args.url, [Client], subscribe=False, timeout=10)
+        publisher = await PublisherProcess.start(args)
         # Warm-up: a few broadcasts everyone must receive before the measured ones.
         warmup = args.warmup_messages
-        warmed = run.aim(warmup, args.subscribers)
-        for seq in range(warmup):
-            run.send_times.append(perf())
-            await publisher.request(publish_payload(seq, ""), 10)
         if warmup:
+            warmed = run.aim(warmup, args.subscribers)
+            batch = await publisher.publish(0, warmup, 15)
+            if batch["error"]:
+                raise RuntimeError(f"warm-up: {batch['error']}")
             await asyncio.wait_for(warmed, 10)
-        run.measure_from = warmup
         total = warmup + args.messages
         reached = run.aim(total, args.subscribers)
         deliveries0 = run.deliveries
-        window = Window(args.server_pid)
-        first_send = perf()
-        deadline = first_send + args.timeout
-        sent = 0
-        error = None
-        for seq in range(warmup, total):
-            remaining = deadline - perf()
-            if remaining <= 0:
-                error = "publishing timed out"
-                break
-            run.send_times.append(perf())
-            try:
-                reply = await publisher.request(publish_payload(seq, ""), min(remaining, 10))
-            except asyncio.TimeoutError:
-                error = f"no reply to publish #{seq - warmup}"
-                break
-            if reply.get("type") != "action":
-                error = f"publish failed: {reply}"
-                break
-            sent += 1
+        window = Window(args.server_pid, helpers=(publisher.process.pid,))
+        batch = await publisher.publish(warmup, args.messages, args.timeout + 5)
+        send_times: list[float] = batch["send_times"]
+        error: str | None = batch["error"]
         if error is None:
+            remaining = send_times[0] + args.timeout - perf()
             try:
-                await asyncio.wait_for(reached, max(0.1, deadline - perf()))
+                await asyncio.wait_for(reached, max(0.1, remaining))
             except asyncio.TimeoutError:
                 error = "not every subscriber got every message in time"
         figures = window.stop()
         deliveries = run.deliveries - deliveries0
-        span = run.last_delivery - first_send
+        span = run.last_delivery - send_times[0] if send_times else 0.0
+        latencies = delivery_latencies(subscribers, [0.0] * warmup + send_times, warmup)
     finally:
-        await close_all(subscribers + ([publisher] if publisher else []))
+        if publisher is not None:
+            await publisher.stop()
+        await close_all(subscribers)
     expected = args.subscribers * args.messages
     return {
         "subscribers": args.subscribers,
         "messages": args.messages,
-        "published": sent,
+        "published": len(send_times) if error is None else max(0, len(send_times) - 1),
         "deliveries": deliveries,
         "expected_deliveries": expected,
         "complete": deliveries == expected,
@@ -497,7 +612,7 @@ async def workload_fanout(args: argparse.Namespace) -> dict[str, Any]:
         "server_cpu_us_per_delivery": figures["server_cpu_s"] / deliveries * 1e6
         if deliveries
         else None,
-        **percentiles(run.latencies),
+        **percentiles(latencies),
         **figures,
         "bad_frames": run.bad,
         "first_bad": run.first_bad,
@@ -673,6 +788,7 @@ async def workload_slow_consumer(args: argparse.Namespace) -> dict[str, Any]:
 WORKLOADS = {
     "rpc": workload_rpc,
     "fanout": workload_fanout,
+    "publisher": workload_publisher,
     "idle_mem": workload_idle_mem,
     "slow_consumer": workload_slow_consumer,
 }

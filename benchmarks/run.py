@@ -292,6 +292,7 @@ FIGURES: dict[str, list[tuple[str, str, str]]] = {
         ("server_cpu_us_per_delivery", "server CPU us/delivery", ".1f"),
         ("server_cpu_frac", "server CPU", ".0%"),
         ("client_cpu_frac", "loadgen CPU", ".0%"),
+        ("helper_cpu_frac", "publisher CPU", ".0%"),
         ("other_cpu_frac", "rest of machine CPU", ".0%"),
     ],
     "idle_mem": [("bytes_per_connection", "bytes/connection", ",.0f")],
@@ -305,10 +306,11 @@ FIGURES: dict[str, list[tuple[str, str, str]]] = {
     ],
 }
 FIGURES["rpc_pipelined"] = FIGURES["rpc"]
-FIGURES["fanout_100"] = FIGURES["fanout_5000"] = [FIGURES["fanout"][i] for i in (0, 3, 5, 6)]
+FIGURES["fanout_100"] = FIGURES["fanout_5000"] = [FIGURES["fanout"][i] for i in (0, 3, 5, 7)]
 NO_RATIO = {
     "server_cpu_frac",
     "client_cpu_frac",
+    "helper_cpu_frac",
     "other_cpu_frac",
     # slow_consumer: yes/no figures, and counts that only mean something next to each other
     "published",
