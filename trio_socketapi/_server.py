@@ -23,6 +23,7 @@ from ._dispatch import Dispatcher
 from ._handshake import HandshakeRefused, check_handshake
 from ._hub import Hub
 from ._listeners import open_listeners
+from ._open_files import ensure_open_files_for
 from ._protocol import CLOSE_REASONS, CloseCode
 from ._session import Session
 from ._settings import Settings
@@ -236,6 +237,7 @@ async def serve(
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Listen on ``host``:``port`` and serve ``app`` until cancelled; report the bound port."""
+    ensure_open_files_for(settings.max_connections)
     listeners: list[Any] = list(await open_listeners(host, port, reuse_port=reuse_port))
     bound_port: int = listeners[0].socket.getsockname()[1]
     if ssl_context is not None:

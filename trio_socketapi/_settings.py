@@ -34,7 +34,8 @@ class Settings:
     max_message_size: int = attrs.field(default=1 << 20, validator=_positive)
     """Largest inbound message in bytes (1 MiB); a larger one closes the connection with 1009."""
     max_connections: int = attrs.field(default=10_000, validator=_positive)
-    """Open connections per server; past it a handshake is refused with HTTP 503."""
+    """Open connections per server; past it a handshake is refused with HTTP 503. Serving raises
+    the process's soft open-files limit to fit them, as far as the hard limit allows."""
     max_subscriptions: int = attrs.field(default=1_000, validator=_positive)
     """Subscriptions one connection may hold; one more is refused with an error frame."""
     max_in_flight: int = attrs.field(default=32, validator=_positive)
