@@ -351,9 +351,6 @@ class FanoutRun:
     """Shared state of one broadcast run: delivery counts, and when each count is reached."""
 
     def __init__(self, subscribers: int) -> None:
-        self.subscribers = subscribers
-        self.send_times: list[float] = []
-        """Send times by sequence number, when the publisher is in this process."""
         self.last_delivery = 0.0
         self.deliveries = 0
         self.target = 0
@@ -449,24 +446,33 @@ def publish_payload(seq: int, pad: str) -> bytes:
 
 
 async def publish_batch(
-    publisher: Client, first_seq: int, count: int, pad: str, deadline: float
+    publisher: Client,
+    first_seq: int,
+    count: int,
+    *,
+    pad: str = "",
+    deadline: float,
+    reply_timeout: float = 10.0,
 ) -> tuple[list[float], str | None]:
     """Publish messages ``first_seq`` .. ``first_seq + count - 1``, awaiting each reply.
 
-    Returns the send times, and why publishing stopped early (``None`` when it did not).
+    Returns the send times of the publishes that were answered, and why publishing stopped
+    early (``None`` when it did not).
     """
     send_times: list[float] = []
     for seq in range(first_seq, first_seq + count):
         remaining = deadline - perf()
         if remaining <= 0:
             return send_times, "publishing timed out"
-        send_times.append(perf())
+        sent_at = perf()
+        timeout = min(remaining, reply_timeout)
         try:
-            reply = await publisher.request(publish_payload(seq, pad), min(remaining, 10))
+            reply = await publisher.request(publish_payload(seq, pad), timeout)
         except asyncio.TimeoutError:
-            return send_times, f"no reply to publish #{seq}"
+            return send_times, f"broadcast blocked: no reply to publish #{seq} in {timeout:g} s"
         if reply.get("type") != "action":
             return send_times, f"publish failed: {reply}"
+        send_times.append(sent_at)
     return send_times, None
 
 
@@ -488,7 +494,7 @@ async def workload_publisher(args: argparse.Namespace) -> dict[str, Any]:
         while line := await commands.readline():
             first, count = (int(x) for x in line.split())
             send_times, error = await publish_batch(
-                publisher, first, count, "", perf() + args.timeout
+                publisher, first, count, deadline=perf() + args.timeout
             )
             sys.stdout.write(json.dumps({"send_times": send_times, "error": error}) + "\n")
             sys.stdout.flush()
@@ -603,7 +609,7 @@ async def workload_fanout(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "subscribers": args.subscribers,
         "messages": args.messages,
-        "published": len(send_times) if error is None else max(0, len(send_times) - 1),
+        "published": len(send_times),
         "deliveries": deliveries,
         "expected_deliveries": expected,
         "complete": deliveries == expected,
@@ -711,24 +717,16 @@ async def workload_slow_consumer(args: argparse.Namespace) -> dict[str, Any]:
         reached = run.aim(args.messages, args.subscribers)
         window = Window(args.server_pid)
         deadline = perf() + args.timeout
-        published = 0
-        outcome = None  # how the run ended when not every message reached every reader
-        for seq in range(args.messages):
-            remaining = deadline - perf()
-            if remaining <= 0:
-                outcome = "publishing timed out"
-                break
-            run.send_times.append(perf())
-            try:
-                await publisher.request(
-                    publish_payload(seq, pad), min(remaining, args.reply_timeout)
-                )
-            except asyncio.TimeoutError:
-                outcome = (
-                    f"broadcast blocked: no reply to publish #{seq} in {args.reply_timeout:g} s"
-                )
-                break
-            published += 1
+        # ``outcome``: how the run ended when not every message reached every reader.
+        send_times, outcome = await publish_batch(
+            publisher,
+            0,
+            args.messages,
+            pad=pad,
+            deadline=deadline,
+            reply_timeout=args.reply_timeout,
+        )
+        published = len(send_times)
         publish_s = perf() - window.wall0
         if outcome is None:
             try:
