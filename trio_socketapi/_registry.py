@@ -1,10 +1,12 @@
-"""The dispatch registry: channel and action names to their handlers, one name one handler."""
+"""The dispatch registry: channel and action names to their handlers, one name one handler;
+and the lifespans and background tasks that run while the app is served."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ._handlers import ActionHandler, ChannelHandler
+from ._lifecycle import BackgroundTask, Lifespan
 
 
 class Registry:
@@ -13,6 +15,8 @@ class Registry:
     def __init__(self) -> None:
         self.channels: dict[str, ChannelHandler[Any, Any]] = {}
         self.actions: dict[str, ActionHandler[Any, Any]] = {}
+        self.lifespans: list[Lifespan] = []
+        self.background_tasks: list[BackgroundTask] = []
 
     def add_channel(self, handler: ChannelHandler[Any, Any]) -> None:
         """Register a channel; raises ``ValueError`` if the name is taken by another handler."""
@@ -34,6 +38,22 @@ class Registry:
                     raise ValueError(f"{kind} {name!r} is already registered by {existing!r}")
         self.channels.update(other.channels)
         self.actions.update(other.actions)
+        # A router included twice (or through two parents) still runs each of these once.
+        for lifespan in other.lifespans:
+            self.add_lifespan(lifespan)
+        for task in other.background_tasks:
+            self.add_background_task(task)
+
+    def add_lifespan(self, lifespan: Lifespan) -> None:
+        """Run ``lifespan`` around serving, after those added before it (once, however often
+        it is added)."""
+        if lifespan not in self.lifespans:
+            self.lifespans.append(lifespan)
+
+    def add_background_task(self, task: BackgroundTask) -> None:
+        """Run ``task`` while serving (once, however often it is added)."""
+        if task not in self.background_tasks:
+            self.background_tasks.append(task)
 
 
 def _claim(table: dict[str, Any], kind: str, handler: Any) -> None:

@@ -22,6 +22,7 @@ from ._connection import Connection
 from ._dispatch import Dispatcher
 from ._handshake import HandshakeRefused, check_handshake
 from ._hub import Hub
+from ._lifecycle import open_server
 from ._listeners import open_listeners
 from ._open_files import ensure_open_files_for
 from ._protocol import CLOSE_REASONS, CloseCode
@@ -41,7 +42,7 @@ class Server:
     def __init__(self, app: SocketAPI, settings: Settings, *, tls: bool = False) -> None:
         self.settings = settings
         self.tls = tls
-        self._app = app
+        self.app = app
         self.hub = Hub(app.counters)
         self._dispatcher = Dispatcher(
             app.registry, self.hub, app.publish_policy, settings, app.counters
@@ -73,7 +74,7 @@ class Server:
 
     def deliver(self, broadcast: Broadcast) -> None:
         """Deliver a broadcast from the broker to this server's subscribers."""
-        handler = self._app.registry.channels.get(broadcast.channel)
+        handler = self.app.registry.channels.get(broadcast.channel)
         if handler is None:
             logger.warning("broadcast to unknown channel %r dropped", broadcast.channel)
             return
@@ -95,14 +96,14 @@ class Server:
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Receive the app's broadcasts from its broker while this server runs."""
-        self._app.servers_running += 1
-        self._app.trio_token = trio.lowlevel.current_trio_token()
+        self.app.servers_running += 1
+        self.app.trio_token = trio.lowlevel.current_trio_token()
         try:
-            await self._app.broker.run(self.deliver, task_status=task_status)
+            await self.app.broker.run(self.deliver, task_status=task_status)
         finally:
-            self._app.servers_running -= 1
-            if not self._app.servers_running:
-                self._app.trio_token = None
+            self.app.servers_running -= 1
+            if not self.app.servers_running:
+                self.app.trio_token = None
 
     async def run_keepalive(self) -> None:
         """Sweep the connections every quarter ``ping_interval`` and ping the silent ones.
@@ -149,7 +150,7 @@ class Server:
             return
         self._connections[nursery.cancel_scope] = session
         peer = _peer_text(session.connection.remote)
-        counters = self._app.counters
+        counters = self.app.counters
         counters.connections_open += 1
         counters.connections_total += 1
         logger.info("connection open: %s %s", peer, session.connection.path)
@@ -192,7 +193,7 @@ class Server:
             request.path, request.headers, peer, handshake_host(request)
         )
         try:
-            if self._app.counters.connections_open >= settings.max_connections:
+            if self.app.counters.connections_open >= settings.max_connections:
                 raise HandshakeRefused(503, "Too many connections")
             check_handshake(
                 connection.path,
@@ -201,10 +202,10 @@ class Server:
                 settings.allowed_paths,
                 settings.allowed_origins,
             )
-            for hook in self._app.handshake_hooks:
+            for hook in self.app.handshake_hooks:
                 await hook(connection)
         except HandshakeRefused as refused:
-            self._app.counters.handshakes_refused += 1
+            self.app.counters.handshakes_refused += 1
             logger.warning(
                 "handshake refused: %s %s origin=%s -> %d %s",
                 _peer_text(peer),
@@ -216,14 +217,14 @@ class Server:
             await request.reject(refused.status_code, body=refused.reason.encode())
             return None
         except Exception:
-            self._app.counters.handshakes_refused += 1
+            self.app.counters.handshakes_refused += 1
             logger.exception("handshake hook failed for %s", _peer_text(peer))
             await request.reject(500, body=b"Internal Server Error")
             return None
         ws = await request.accept()
         transport.ws = ws
         release_handshake_state(ws)
-        return Session(ws, connection, self._dispatcher, self.hub, settings, self._app.counters)
+        return Session(ws, connection, self._dispatcher, self.hub, settings, self.app.counters)
 
 
 async def serve(
@@ -243,43 +244,22 @@ async def serve(
     if ssl_context is not None:
         listeners = [trio.SSLListener(listener, ssl_context) for listener in listeners]
     server = Server(app, settings, tls=ssl_context is not None)
-    async with trio.open_nursery() as nursery:
-        broker_failure = await start_broker(server, nursery)
-        if broker_failure is None:
-            try:
-                nursery.start_soon(server.run_keepalive)
-                await nursery.start(
-                    functools.partial(
-                        trio.serve_listeners,
-                        server.handle_stream,
-                        listeners,
-                        handler_nursery=nursery,
-                    )
-                )
-                scheme = "wss" if ssl_context is not None else "ws"
-                logger.info("serving on %s://%s:%d/", scheme, host or "0.0.0.0", bound_port)
-                task_status.started(bound_port)
-                await trio.sleep_forever()
-            finally:
-                with trio.CancelScope(shield=True):
-                    await server.shutdown()
-    if broker_failure is not None:
-        for listener in listeners:
-            await listener.aclose()
-        raise broker_failure
-
-
-async def start_broker(server: Server, nursery: trio.Nursery) -> Exception | None:
-    """Start ``server``'s broker subscription in ``nursery``; return why it could not start.
-
-    The caller raises that error after its nursery has closed, so it reaches the user as
-    itself (say ``BrokerUnavailable``), not wrapped in an exception group.
-    """
     try:
-        await nursery.start(server.run_broker)
-    except Exception as exc:
-        return exc
-    return None
+        async with open_server(server) as nursery:
+            await nursery.start(
+                functools.partial(
+                    trio.serve_listeners, server.handle_stream, listeners, handler_nursery=nursery
+                )
+            )
+            scheme = "wss" if ssl_context is not None else "ws"
+            logger.info("serving on %s://%s:%d/", scheme, host or "0.0.0.0", bound_port)
+            task_status.started(bound_port)
+            await trio.sleep_forever()
+    finally:
+        # serve_listeners closes them once started; this covers a failure before that.
+        with trio.CancelScope(shield=True):
+            for listener in listeners:
+                await listener.aclose()
 
 
 def _peer_text(peer: tuple[str, int] | None) -> str:

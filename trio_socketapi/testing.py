@@ -32,8 +32,9 @@ from trio_websocket import (
 )
 
 from ._app import SocketAPI
+from ._lifecycle import open_server
 from ._protocol import MessageId, to_json
-from ._server import Server, start_broker
+from ._server import Server
 from ._settings import Settings
 
 __all__ = ["TestClient", "TestServer", "open_test_client", "open_test_server"]
@@ -171,20 +172,13 @@ def _find_rejection(exc: BaseException) -> ConnectionRejected | None:
 async def open_test_server(
     app: SocketAPI, *, settings: Settings | None = None
 ) -> AsyncIterator[TestServer]:
-    """Run ``app``'s server in memory for the duration of the block; close clients with 1001."""
+    """Run ``app``'s server in memory for the duration of the block; close clients with 1001.
+
+    The app's lifespans and background tasks run around the block as they do around ``serve``.
+    """
     server = Server(app, settings or app.settings)
-    async with trio.open_nursery() as nursery:
-        broker_failure = await start_broker(server, nursery)
-        if broker_failure is None:
-            try:
-                nursery.start_soon(server.run_keepalive)
-                yield TestServer(server, nursery)
-            finally:
-                with trio.CancelScope(shield=True):
-                    await server.shutdown()
-                nursery.cancel_scope.cancel()
-    if broker_failure is not None:
-        raise broker_failure
+    async with open_server(server) as nursery:
+        yield TestServer(server, nursery)
 
 
 @asynccontextmanager

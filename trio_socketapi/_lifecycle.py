@@ -1,0 +1,86 @@
+"""What runs around a server for as long as it serves: the broker subscription, the app's
+lifespans, its background tasks and the keepalive sweep, and the order they stop in.
+
+Starting: the broker first (so a lifespan or background task can broadcast), then the
+lifespans in registration order, then the background tasks, then the caller's block (which
+accepts connections). Stopping, whether the block ended, failed or was cancelled: the
+background tasks are cancelled, every connection is closed with 1001, then the lifespans'
+teardown runs (so handlers can use what a lifespan opened until the last client is gone).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
+
+import trio
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import ExceptionGroup
+
+if TYPE_CHECKING:
+    from ._server import Server
+
+Lifespan = Callable[[], AsyncIterator[None]]
+"""An async generator function that sets something up, yields once, and tears it down."""
+BackgroundTask = Callable[[], Awaitable[None]]
+"""An ``async def`` function run for as long as the server serves."""
+
+logger = logging.getLogger("trio_socketapi")
+
+
+@asynccontextmanager
+async def open_server(server: Server) -> AsyncIterator[trio.Nursery]:
+    """Run the app around ``server`` for the duration of the block; yield the nursery that
+    connections run in.
+
+    A failure of the broker, of a lifespan's setup, of a background task or of the block
+    itself is raised as itself (not inside an exception group), after everything has stopped.
+    The lifespans' teardown is shielded from cancellation but bounded by ``shutdown_timeout``.
+    """
+    app = server.app
+    failure: Exception | None = None
+    async with trio.open_nursery() as nursery:
+        try:
+            await nursery.start(server.run_broker)
+        except Exception as exc:
+            failure = exc
+        else:
+            lifespans = AsyncExitStack()
+            try:
+                for lifespan in app.registry.lifespans:
+                    await lifespans.enter_async_context(asynccontextmanager(lifespan)())
+                async with trio.open_nursery() as background:
+                    for task in app.registry.background_tasks:
+                        background.start_soon(task)
+                    background.start_soon(server.run_keepalive)
+                    try:
+                        yield nursery
+                    finally:
+                        # Stop the background tasks first, so none broadcasts into the closing.
+                        background.cancel_scope.cancel()
+                        with trio.CancelScope(shield=True):
+                            await server.shutdown()
+            except Exception as exc:
+                failure = _single(exc)
+            finally:
+                with trio.move_on_after(server.settings.shutdown_timeout) as teardown:
+                    teardown.shield = True
+                    try:
+                        await lifespans.aclose()
+                    except Exception as exc:
+                        logger.exception("lifespan teardown failed")
+                        failure = failure or _single(exc)
+        nursery.cancel_scope.cancel()  # the broker subscription
+    if failure is not None:
+        raise failure
+
+
+def _single(exc: Exception) -> Exception:
+    """The one error inside nested single-error exception groups, else ``exc`` itself."""
+    while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
