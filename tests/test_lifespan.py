@@ -204,3 +204,27 @@ def test_the_decorators_return_the_function_itself() -> None:
 
     assert app.lifespan(lifespan) is lifespan and router.lifespan(lifespan) is lifespan
     assert app.background(task) is task and router.background(task) is task
+
+
+@bounded(10)
+async def test_a_failing_teardown_is_logged_and_raised_after_the_others_ran(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    events: list[str] = []
+    app = SocketAPI()
+
+    @app.lifespan
+    async def outer() -> AsyncIterator[None]:
+        yield
+        events.append("outer torn down")
+
+    @app.lifespan
+    async def inner() -> AsyncIterator[None]:
+        yield
+        raise OSError("could not flush the cache")
+
+    with pytest.raises(OSError, match="could not flush the cache"):
+        async with open_test_server(app):
+            pass
+    assert events == ["outer torn down"]  # one failing teardown does not skip the others
+    assert any(r.getMessage() == "lifespan teardown failed" for r in caplog.records)

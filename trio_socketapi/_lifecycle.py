@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
 
 import trio
@@ -49,10 +49,12 @@ async def open_server(server: Server) -> AsyncIterator[trio.Nursery]:
         except Exception as exc:
             failure = exc
         else:
-            lifespans = AsyncExitStack()
+            entered: list[AbstractAsyncContextManager[None]] = []
             try:
                 for lifespan in app.registry.lifespans:
-                    await lifespans.enter_async_context(asynccontextmanager(lifespan)())
+                    starting = asynccontextmanager(lifespan)()
+                    await starting.__aenter__()
+                    entered.append(starting)
                 async with trio.open_nursery() as background:
                     for task in app.registry.background_tasks:
                         background.start_soon(task)
@@ -69,11 +71,14 @@ async def open_server(server: Server) -> AsyncIterator[trio.Nursery]:
             finally:
                 with trio.move_on_after(server.settings.shutdown_timeout) as teardown:
                     teardown.shield = True
-                    try:
-                        await lifespans.aclose()
-                    except Exception as exc:
-                        logger.exception("lifespan teardown failed")
-                        failure = failure or _single(exc)
+                    # Each teardown runs as if serving had ended normally: a failing one is
+                    # logged and raised later, and the ones before it still run.
+                    for started in reversed(entered):
+                        try:
+                            await started.__aexit__(None, None, None)
+                        except Exception as exc:
+                            logger.exception("lifespan teardown failed")
+                            failure = failure or exc
         nursery.cancel_scope.cancel()  # the broker subscription
     if failure is not None:
         raise failure
