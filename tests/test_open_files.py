@@ -12,7 +12,7 @@ import trio
 from trio_websocket import open_websocket
 
 from trio_socketapi import Settings, SocketAPI
-from trio_socketapi._open_files import SPARE_FILES, soft_limit_to_set
+from trio_socketapi._open_files import SPARE_FILES, ensure_open_files_for, soft_limit_to_set
 
 resource = pytest.importorskip("resource")
 
@@ -102,3 +102,17 @@ async def test_a_hard_limit_below_max_connections_is_reported(
     warnings = [r.getMessage() for r in caplog.records if "open-files limit" in r.getMessage()]
     assert len(warnings) == 1
     assert f"max_connections={hard + 1000}" in warnings[0]
+
+
+def test_a_limit_the_os_refuses_to_raise_is_reported_not_fatal(
+    low_soft_limit: int, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(*_: object) -> None:
+        raise OSError("not permitted")
+
+    monkeypatch.setattr(resource, "setrlimit", refuse)
+    with caplog.at_level(logging.WARNING, logger="trio_socketapi"):
+        ensure_open_files_for(1000)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("could not raise the open-files limit from 256" in m for m in messages)
+    assert any("leaves room for about 192 connections" in m for m in messages)
