@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -228,3 +229,19 @@ async def test_a_failing_teardown_is_logged_and_raised_after_the_others_ran(
             pass
     assert events == ["outer torn down"]  # one failing teardown does not skip the others
     assert any(r.getMessage() == "lifespan teardown failed" for r in caplog.records)
+
+
+def test_run_raises_a_failed_background_task_s_error_itself() -> None:
+    app = SocketAPI(host="127.0.0.1", port=0)
+
+    @app.background
+    async def fragile() -> None:
+        raise ValueError("feed lost")
+
+    # app.run() makes its own trio loop, so no fail_after: a hang dumps the stacks and exits.
+    faulthandler.dump_traceback_later(20, exit=True)
+    try:
+        with pytest.raises(ValueError, match="feed lost"):
+            app.run()  # what python -m trio_socketapi calls: it must not hang or group the error
+    finally:
+        faulthandler.cancel_dump_traceback_later()

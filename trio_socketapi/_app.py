@@ -17,7 +17,7 @@ from ._connection import Connection
 from ._counters import Counters
 from ._forward import forward_publish
 from ._handlers import ActionHandler, ChannelHandler, decorating_scope
-from ._lifecycle import BackgroundTask, Lifespan
+from ._lifecycle import BackgroundTask, Lifespan, single_error
 from ._registry import Registry
 from ._router import Router
 from ._server import serve
@@ -191,16 +191,19 @@ class SocketAPI:
     async def _serve_until_signal(self, serve: Callable[..., Awaitable[None]]) -> None:
         failure: Exception | None = None
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with trio.open_nursery() as nursery:
-                try:
-                    await nursery.start(serve)
-                except Exception as exc:
-                    failure = exc  # raised below, outside the nursery: bare, not in a group
-                else:
-                    async for signum in signals:
-                        logger.info("%s received, shutting down", signal.Signals(signum).name)
-                        nursery.cancel_scope.cancel()
-                        break
+            try:
+                async with trio.open_nursery() as nursery:
+                    try:
+                        await nursery.start(serve)
+                    except Exception as exc:
+                        failure = exc  # raised below, outside the nursery: bare, not in a group
+                    else:
+                        async for signum in signals:
+                            logger.info("%s received, shutting down", signal.Signals(signum).name)
+                            nursery.cancel_scope.cancel()
+                            break
+            except Exception as exc:  # serving stopped on its own: a background task failed
+                failure = single_error(exc)
         if failure is not None:
             raise failure
 

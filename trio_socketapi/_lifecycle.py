@@ -67,7 +67,7 @@ async def open_server(server: Server) -> AsyncIterator[trio.Nursery]:
                         with trio.CancelScope(shield=True):
                             await server.shutdown()
             except Exception as exc:
-                failure = _single(exc)
+                failure = single_error(exc)
             finally:
                 with trio.move_on_after(server.settings.shutdown_timeout) as teardown:
                     teardown.shield = True
@@ -84,7 +84,7 @@ async def open_server(server: Server) -> AsyncIterator[trio.Nursery]:
         raise failure
 
 
-def _single(exc: Exception) -> Exception:
+def single_error(exc: Exception) -> Exception:
     """The one error inside nested single-error exception groups, else ``exc`` itself."""
     while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
