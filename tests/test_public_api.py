@@ -78,27 +78,36 @@ def _public_items() -> list[tuple[str, Any]]:
     return items
 
 
-@pytest.mark.parametrize(("qualified", "obj"), _public_items(), ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    ("qualified", "obj"), [pytest.param(q, o, id=q) for q, o in _public_items()]
+)
 def test_every_public_name_has_a_docstring(qualified: str, obj: Any) -> None:
     assert _own_doc(obj), f"{qualified} has no docstring of its own"
 
 
-def _public_members() -> list[tuple[str, Any]]:
-    members: list[tuple[str, Any]] = []
+def _public_members() -> list[Any]:
+    """Public methods and properties of every exported class, inherited ones included."""
+    members: list[Any] = []
     for qualified, obj in _public_items():
         if not inspect.isclass(obj):
             continue
-        for attr, value in vars(obj).items():
-            if attr.startswith("_"):
+        seen: set[str] = set()
+        for cls in obj.__mro__:
+            if not cls.__module__.startswith("trio_socketapi"):
                 continue
-            if isinstance(value, (classmethod, staticmethod)):
-                value = value.__func__
-            if isinstance(value, property) or inspect.isfunction(value):
-                members.append((f"{qualified}.{attr}", value))
+            for attr, value in vars(cls).items():
+                if attr.startswith("_") or attr in seen:
+                    continue
+                seen.add(attr)
+                if isinstance(value, (classmethod, staticmethod)):
+                    value = value.__func__
+                if isinstance(value, property) or inspect.isfunction(value):
+                    name = f"{qualified}.{attr}"
+                    members.append(pytest.param(name, value, id=name))
     return members
 
 
-@pytest.mark.parametrize(("qualified", "member"), _public_members(), ids=lambda v: str(v))
+@pytest.mark.parametrize(("qualified", "member"), _public_members())
 def test_every_public_method_and_property_has_a_docstring(qualified: str, member: Any) -> None:
     assert member.__doc__ and member.__doc__.strip(), f"{qualified} has no docstring"
 

@@ -17,7 +17,7 @@ from ._connection import Connection
 from ._counters import Counters
 from ._forward import forward_publish
 from ._handlers import ActionHandler, ChannelHandler, decorating_scope
-from ._lifecycle import BackgroundTask, Lifespan, single_error
+from ._lifecycle import LifecycleDecorators, single_error
 from ._registry import Registry
 from ._router import Router
 from ._server import serve
@@ -26,15 +26,13 @@ from ._settings import Settings
 HandshakeHook = Callable[[Connection], Awaitable[None]]
 P = ParamSpec("P")
 R = TypeVar("R")
-LifespanT = TypeVar("LifespanT", bound=Lifespan)
-BackgroundTaskT = TypeVar("BackgroundTaskT", bound=BackgroundTask)
 
 logger = logging.getLogger("trio_socketapi")
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
-class SocketAPI:
+class SocketAPI(LifecycleDecorators):
     """A WebSocket API of actions and channels, served over one multiplexed connection.
 
     ``host`` and ``port`` are where ``run``/``serve`` listen by default and where a process that
@@ -102,28 +100,6 @@ class SocketAPI:
             return handler
 
         return decorate
-
-    def lifespan(self, func: LifespanT) -> LifespanT:
-        """Register an async generator function that sets up before serving and tears down after.
-
-        The code before its one ``yield`` runs once the server is ready to broadcast and before
-        the first connection is accepted (an exception there stops ``serve`` with that error);
-        the code after it runs once every connection has closed, also when serving stopped on
-        an error, shielded from cancellation for at most ``settings.shutdown_timeout``.
-        Lifespans start in registration order and end in reverse. Returns ``func`` unchanged.
-        """
-        self.registry.add_lifespan(func)
-        return func
-
-    def background(self, func: BackgroundTaskT) -> BackgroundTaskT:
-        """Register ``async def func()`` to run for as long as the server serves.
-
-        Started after the lifespans, before the first connection is accepted; cancelled when
-        shutdown begins, before the clients are closed and the lifespans end. An exception in
-        it stops the server, and ``serve`` raises it. Returns ``func`` unchanged.
-        """
-        self.registry.add_background_task(func)
-        return func
 
     def on_handshake(self, hook: HandshakeHook) -> HandshakeHook:
         """Register ``async def hook(connection)``, run before each connection is accepted.

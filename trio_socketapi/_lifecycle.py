@@ -14,7 +14,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import trio
 
@@ -22,6 +22,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
 
 if TYPE_CHECKING:
+    from ._registry import Registry
     from ._server import Server
 
 Lifespan = Callable[[], AsyncIterator[None]]
@@ -29,7 +30,38 @@ Lifespan = Callable[[], AsyncIterator[None]]
 BackgroundTask = Callable[[], Awaitable[None]]
 """An ``async def`` function run for as long as the server serves."""
 
+LifespanT = TypeVar("LifespanT", bound=Lifespan)
+BackgroundTaskT = TypeVar("BackgroundTaskT", bound=BackgroundTask)
+
 logger = logging.getLogger("trio_socketapi")
+
+
+class LifecycleDecorators:
+    """``lifespan`` and ``background``, the same on ``SocketAPI`` and ``Router``."""
+
+    registry: Registry
+
+    def lifespan(self, func: LifespanT) -> LifespanT:
+        """Register an async generator function that sets up before serving and tears down after.
+
+        The code before its one ``yield`` runs once the server is ready to broadcast and before
+        the first connection is accepted (an exception there stops ``serve`` with that error);
+        the code after it runs once every connection has closed, also when serving stopped on
+        an error, shielded from cancellation for at most ``settings.shutdown_timeout``.
+        Lifespans start in registration order and end in reverse. Returns ``func`` unchanged.
+        """
+        self.registry.add_lifespan(func)
+        return func
+
+    def background(self, func: BackgroundTaskT) -> BackgroundTaskT:
+        """Register ``async def func()`` to run for as long as the server serves.
+
+        Started after the lifespans, before the first connection is accepted; cancelled when
+        shutdown begins, before the clients are closed and the lifespans end. An exception in
+        it stops the server, and ``serve`` raises it. Returns ``func`` unchanged.
+        """
+        self.registry.add_background_task(func)
+        return func
 
 
 @asynccontextmanager

@@ -6,16 +6,14 @@ from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
 from ._handlers import ActionHandler, ChannelHandler, decorating_scope
-from ._lifecycle import BackgroundTask, Lifespan
+from ._lifecycle import LifecycleDecorators
 from ._registry import Registry
 
 P = ParamSpec("P")
 R = TypeVar("R")
-LifespanT = TypeVar("LifespanT", bound=Lifespan)
-BackgroundTaskT = TypeVar("BackgroundTaskT", bound=BackgroundTask)
 
 
-class Router:
+class Router(LifecycleDecorators):
     """A group of channels and actions; ``SocketAPI.include_router`` serves them.
 
     Routers change nothing on the wire: every handler keeps its plain name. A decorated function
@@ -49,28 +47,6 @@ class Router:
             return handler
 
         return decorate
-
-    def lifespan(self, func: LifespanT) -> LifespanT:
-        """Register an async generator function that sets up before serving and tears down after.
-
-        The code before its one ``yield`` runs once the server is ready to broadcast and before
-        the first connection is accepted (an exception there stops ``serve`` with that error);
-        the code after it runs once every connection has closed, also when serving stopped on
-        an error, shielded from cancellation for at most ``settings.shutdown_timeout``.
-        Lifespans start in registration order and end in reverse. Returns ``func`` unchanged.
-        """
-        self.registry.add_lifespan(func)
-        return func
-
-    def background(self, func: BackgroundTaskT) -> BackgroundTaskT:
-        """Register ``async def func()`` to run for as long as the server serves.
-
-        Started after the lifespans, before the first connection is accepted; cancelled when
-        shutdown begins, before the clients are closed and the lifespans end. An exception in
-        it stops the server, and ``serve`` raises it. Returns ``func`` unchanged.
-        """
-        self.registry.add_background_task(func)
-        return func
 
     def include_router(self, router: Router) -> None:
         """Add another router's handlers to this one (before this one is included in an app).
