@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import trio
+import trio.testing
 from trio_websocket import ConnectionClosed
 from wsproto.connection import ConnectionState
 
-from trio_socketapi import Connection, SocketAPI
+from trio_socketapi import Connection, Settings, SocketAPI
 from trio_socketapi._frames import is_data_frame, text_frame
 from trio_socketapi._protocol import encode_data, encode_reply
 from trio_socketapi._session import Session
@@ -62,3 +63,86 @@ async def test_trio_websocket_still_has_what_the_write_path_uses() -> None:
             await client.aclose()
             with pytest.raises(ConnectionClosed):
                 await send_frames(ws, text_frame(b'"late"'))
+
+
+UPGRADE_REQUEST = (
+    b"GET / HTTP/1.1\r\nHost: testserver\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+def client_text_frame(payload: bytes) -> bytes:
+    """A masked client text frame (an all-zero mask leaves the payload as it is)."""
+    assert len(payload) < 126
+    return bytes([0x81, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
+
+
+def add_app() -> SocketAPI:
+    app = SocketAPI()
+
+    @app.action("add")
+    async def add(a: int, b: int) -> int:
+        return a + b
+
+    return app
+
+
+FIRST = client_text_frame(b'{"type":"action","channel":"add","data":{"a":1,"b":2}}')
+SECOND = client_text_frame(b'{"type":"action","channel":"add","data":{"a":3,"b":4}}')
+BLANK_LINE = len(UPGRADE_REQUEST) - 4
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        pytest.param([UPGRADE_REQUEST + FIRST], id="all-in-one-read"),
+        pytest.param([UPGRADE_REQUEST[:30], UPGRADE_REQUEST[30:] + FIRST], id="head-in-two-reads"),
+        pytest.param(
+            [UPGRADE_REQUEST[: BLANK_LINE + 2], UPGRADE_REQUEST[BLANK_LINE + 2 :] + FIRST],
+            id="blank-line-split-across-reads",
+        ),
+        pytest.param([UPGRADE_REQUEST, FIRST], id="message-after-the-head"),
+        pytest.param([UPGRADE_REQUEST + FIRST[:5], FIRST[5:]], id="half-a-frame-with-the-head"),
+    ],
+)
+async def test_a_message_sent_along_with_the_upgrade_request_is_answered(
+    chunks: list[bytes], autojump_clock: trio.abc.Clock
+) -> None:
+    # A client that does not wait for the 101 (RFC 6455 says it should) still gets its answer;
+    # the open connection keeps none of wsproto's handshake state (release_handshake_state).
+    with trio.fail_after(5):
+        async with open_test_server(add_app()) as server:
+            client, server_end = trio.testing.memory_stream_pair()
+            server._nursery.start_soon(server._server.handle_stream, server_end)
+            for chunk in chunks:
+                await client.send_all(chunk)
+                await trio.testing.wait_all_tasks_blocked()  # the server reads each on its own
+            received = b""
+            while b'"data":3}' not in received:
+                received += await client.receive_some()
+            assert received.startswith(b"HTTP/1.1 101 ")
+            handshake = only_session(server).ws._wsproto.handshake
+            assert handshake._h11_connection is None
+            assert not handshake._events
+            await client.send_all(SECOND)
+            while b'"data":7}' not in received:
+                received += await client.receive_some()
+
+
+async def test_a_refused_handshake_with_data_after_it_is_answered_and_closed(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    app = add_app()
+    app.settings = Settings(allowed_paths=["/ws"])
+    with trio.fail_after(5):
+        async with open_test_server(app) as server:
+            client, server_end = trio.testing.memory_stream_pair()
+            server._nursery.start_soon(server._server.handle_stream, server_end)
+            await client.send_all(UPGRADE_REQUEST + FIRST)
+            received = b""
+            while chunk := await client.receive_some():
+                received += chunk
+            assert received.startswith(b"HTTP/1.1 404 ")
+            assert b'"data"' not in received
+            async with server.connect("/ws") as other:  # and the server goes on serving
+                assert (await other.action("add", {"a": 2, "b": 2}))["data"] == 4

@@ -28,7 +28,7 @@ from ._open_files import ensure_open_files_for
 from ._protocol import CLOSE_REASONS, CloseCode
 from ._session import Session
 from ._settings import Settings
-from ._wire import ProtocolErrorCloser, handshake_host, peer_address, release_handshake_state
+from ._wire import ServerTransport, handshake_host, peer_address, release_handshake_state
 
 if TYPE_CHECKING:
     from ._app import SocketAPI
@@ -180,7 +180,7 @@ class Server:
     ) -> Session | None:
         """Run the opening handshake; return the session, or ``None`` if it was refused."""
         settings = self.settings
-        transport = ProtocolErrorCloser(stream)
+        transport = ServerTransport(stream)
         request = await wrap_server_stream(
             nursery,
             transport,

@@ -12,9 +12,11 @@ of trio-websocket 0.11 to 0.12; ``tests/test_wire.py`` guards them.
 a frame is written to the socket right away with a non-blocking ``send`` (``SocketStream.socket``'s
 private ``_sock``), so an idle subscriber costs one system call per broadcast and no task switch.
 
-``ProtocolErrorCloser`` wraps the transport to send the close frame (1002, 1007) that
+``ServerTransport`` wraps the transport to send the close frame (1002, 1007) that
 trio-websocket leaves out when a client breaks the WebSocket protocol: wsproto reports the error
-as if the peer had closed, so trio-websocket drops TCP without a close frame of its own.
+as if the peer had closed, so trio-websocket drops TCP without a close frame of its own. It also
+holds back a first message sent along with the handshake request until the handshake is
+answered (trio-websocket would otherwise leave it unread until the client sent more).
 
 The handshake's ``Host`` header, which wsproto moves out of the header list into its ``Request``
 event, is read here too (``handshake_host``): the origin check needs it.
@@ -34,26 +36,69 @@ PROTOCOL_ERROR_CODES = frozenset({1002, 1003, 1007})
 """Close codes wsproto reports for a client's protocol violations."""
 CLOSE_FRAME_TIMEOUT = 1.0
 """Seconds spent trying to send that close frame before the TCP connection is dropped."""
+MAX_REQUEST_HEAD = 64 * 1024
+"""Bytes of handshake request head looked through for its end before giving up on it."""
 
 
-class ProtocolErrorCloser(trio.abc.Stream):
-    """A transport that sends the missing close frame before closing after a protocol error."""
+class ServerTransport(trio.abc.Stream):
+    """The transport under a server-side trio-websocket connection, mending two of its gaps.
+
+    Data that arrives in the same read as the handshake request (a client that sends its first
+    message without waiting for the 101) is held back until the handshake answer has been
+    sent: given to wsproto before that, it would be parsed into the new connection while
+    trio-websocket's reader sat waiting for more bytes, and the message would go unanswered.
+    And after a protocol error it sends the close frame trio-websocket leaves out (see above).
+    """
+
+    __slots__ = ("_answered", "_head", "_held", "transport", "ws")
 
     def __init__(self, transport: trio.abc.Stream) -> None:
         self.transport = transport
         self.ws: WebSocketConnection | None = None
+        self._head: bytearray | None = bytearray()  # the request head so far; None once read
+        self._held = b""  # what came after the head, until the handshake is answered
+        self._answered: trio.Event | None = None  # made only when something is held
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Send on the transport."""
         await self.transport.send_all(data)
+        if self._answered is not None:
+            self._answered.set()
 
     async def wait_send_all_might_not_block(self) -> None:
         """Wait on the transport."""
         await self.transport.wait_send_all_might_not_block()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        """Receive from the transport."""
-        return await self.transport.receive_some(max_bytes)
+        """Receive from the transport; bytes sent along with the handshake request come once
+        the handshake has been answered."""
+        if self._answered is not None and self._held:
+            await self._answered.wait()
+            size = len(self._held) if max_bytes is None else max_bytes
+            held, self._held = self._held[:size], self._held[size:]
+            return held
+        data = await self.transport.receive_some(max_bytes)
+        if self._head is not None and data:
+            return self._hold_after_head(data)
+        return data
+
+    def _hold_after_head(self, data: bytes | bytearray) -> bytes | bytearray:
+        """Return the part of ``data`` up to the end of the request head; hold the rest."""
+        head = self._head
+        assert head is not None
+        searched_to = max(0, len(head) - 3)  # the blank line may straddle two reads
+        head += data
+        end = head.find(b"\r\n\r\n", searched_to)
+        if end < 0:
+            if len(head) > MAX_REQUEST_HEAD:
+                self._head = None  # not a request we can serve: let the parser refuse it
+            return data
+        self._head = None
+        cut = end + 4 - (len(head) - len(data))
+        if cut < len(data):
+            self._held = bytes(data[cut:])
+            self._answered = trio.Event()
+        return data[:cut]
 
     async def aclose(self) -> None:
         """Send the close frame a protocol error calls for (if none was sent), then close."""
@@ -96,7 +141,7 @@ def handshake_host(request: WebSocketRequest) -> str | None:
 def raw_socket(ws: WebSocketConnection) -> socket.socket | None:
     """The connection's OS socket when it runs over plain TCP (not TLS, not in memory)."""
     stream = ws._stream
-    if isinstance(stream, ProtocolErrorCloser):
+    if isinstance(stream, ServerTransport):
         stream = stream.transport
     if type(stream) is not trio.SocketStream:
         return None
@@ -134,11 +179,16 @@ def peer_address(stream: trio.abc.Stream) -> tuple[str, int] | None:
 
 
 def release_handshake_state(ws: WebSocketConnection) -> None:
-    """Drop wsproto's HTTP/1.1 parser once the connection is open (about 1 KB a connection).
+    """Drop wsproto's handshake state once the connection is open (about 2 KB a connection).
 
     wsproto keeps its handshake object for the life of the connection but, once open, only
-    reads its (empty) event queue; the h11 connection inside it is never used again.
+    reads its event queue, which the handshake no longer fills; the h11 connection inside it is
+    never used again. The spent queue becomes an empty tuple, which reads as empty the same way.
     """
     protocol = ws._wsproto
-    if protocol.connection is not None and hasattr(protocol.handshake, "_h11_connection"):
-        protocol.handshake._h11_connection = None  # type: ignore[assignment]
+    handshake = protocol.handshake
+    if protocol.connection is None or not hasattr(handshake, "_h11_connection"):
+        return
+    handshake._h11_connection = None  # type: ignore[assignment]
+    if not handshake._events:  # anything still queued is left for trio-websocket to read
+        handshake._events = ()  # type: ignore[assignment]
