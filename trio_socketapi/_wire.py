@@ -61,9 +61,11 @@ class ServerTransport(trio.abc.Stream):
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Send on the transport."""
-        await self.transport.send_all(data)
-        if self._answered is not None:
-            self._answered.set()
+        try:
+            await self.transport.send_all(data)
+        finally:
+            if self._answered is not None:  # answered, or failed trying: the reader goes on
+                self._answered.set()
 
     async def wait_send_all_might_not_block(self) -> None:
         """Wait on the transport."""
