@@ -40,6 +40,7 @@ main = importlib.import_module("main")
 users = importlib.import_module("routers.users")
 chat = importlib.import_module("routers.chat")
 orders = importlib.import_module("routers.orders")
+clock = importlib.import_module("routers.clock")
 assert Path(main.__file__).parent == EXAMPLE_DIR, f"another 'main' module was imported: {main}"
 
 TIMEOUT = 10.0
@@ -475,6 +476,40 @@ async def test_failed_orders_are_errors_and_publish_nothing(
         assert orders.ORDERS == {}
 
 
+# --- clock ------------------------------------------------------------------------------------
+
+
+async def test_clock_sends_the_time_on_subscribe_then_every_second(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with example_server() as server, server.connect() as client:
+        assert await client.subscribe("clock") == subscribed("clock")
+        first = await client.receive_json()
+        subscribed_at = trio.current_time()
+        ticks = []
+        for _ in range(3):
+            ticks.append(await client.receive_json())
+            ticks[-1]["after"] = trio.current_time() - subscribed_at
+    assert first["type"] == "data" and first["channel"] == "clock"
+    assert datetime.fromisoformat(first["data"]).tzinfo is not None
+    assert [t["channel"] for t in ticks] == ["clock"] * 3
+    # The background task ticks each second (the first tick is at most one second away).
+    gaps = [ticks[i + 1]["after"] - ticks[i]["after"] for i in range(2)]
+    assert gaps == [clock.TICK_SECONDS] * 2
+    assert 0 < ticks[0]["after"] <= clock.TICK_SECONDS
+
+
+async def test_clock_ticks_reach_only_its_subscribers(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with example_server() as server, server.connect() as watcher, server.connect() as other:
+        await watcher.subscribe("clock")
+        await watcher.receive_json()
+        await trio.sleep(2.5 * clock.TICK_SECONDS)
+        await assert_nothing_queued(other)  # two ticks went out, to the subscriber only
+        assert [(await watcher.receive_json())["channel"] for _ in range(2)] == ["clock"] * 2
+
+
 # --- the app as a whole -----------------------------------------------------------------------
 
 
@@ -494,6 +529,7 @@ async def test_every_router_is_served_under_plain_names(
         "chat_room",
         "notifications",
         "analytics",
+        "clock",
     }
     async with example_server() as server, server.connect() as client:
         assert await client.action("nope") == error("Action 'nope' not found.")
@@ -560,9 +596,22 @@ async def _wait_until_listening(port: int) -> None:
             return
 
 
+UPGRADE_REQUEST = (
+    b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+async def _wait_for_text(path: Path, text: str) -> None:
+    # Polls the server's log; callers bound it with fail_after.
+    while text not in await trio.Path(path).read_text():  # noqa: ASYNC110
+        await trio.sleep(0.02)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
+@pytest.mark.parametrize("interrupts", [1, 2], ids=["ctrl-c", "ctrl-c-twice"])
 async def test_cli_serves_the_example_and_sigint_closes_clients_with_1001(
-    tmp_path: Path,
+    tmp_path: Path, interrupts: int
 ) -> None:
     port = _free_port()
     log_path = tmp_path / "server.log"
@@ -576,6 +625,11 @@ async def test_cli_serves_the_example_and_sigint_closes_clients_with_1001(
         with trio.fail_after(15):
             await _wait_until_listening(port)
         with trio.fail_after(10):
+            # A client that opens a connection and then reads nothing holds the shutdown in
+            # its closing handshake, so a second Ctrl-C can arrive while the server is stopping.
+            silent = await trio.open_tcp_stream("127.0.0.1", port)
+            await silent.send_all(UPGRADE_REQUEST)
+            assert (await silent.receive_some()).startswith(b"HTTP/1.1 101 ")
             async with open_websocket("127.0.0.1", port, "/", use_ssl=False) as ws:
                 await ws.send_message('{"type":"action","channel":"get_user","data":{"user_id":1}}')
                 assert await ws.get_message() == (
@@ -586,12 +640,16 @@ async def test_cli_serves_the_example_and_sigint_closes_clients_with_1001(
                 assert await ws.get_message() == '{"type":"subscribed","channel":"analytics"}'
 
                 process.send_signal(signal.SIGINT)
+                await _wait_for_text(log_path, "SIGINT received, shutting down")
+                for _ in range(interrupts - 1):
+                    process.send_signal(signal.SIGINT)
 
                 with pytest.raises(ConnectionClosed) as closed:
                     await ws.get_message()
                 assert closed.value.reason is not None
                 assert closed.value.reason.code == 1001
-        with trio.fail_after(5):
+            await silent.aclose()
+        with trio.fail_after(10):
             returncode = await process.wait()
     finally:
         if process.returncode is None:
@@ -602,6 +660,7 @@ async def test_cli_serves_the_example_and_sigint_closes_clients_with_1001(
     assert returncode == 0, log_text
     assert f"serving on ws://127.0.0.1:{port}/" in log_text
     assert "SIGINT received, shutting down" in log_text
+    assert ("SIGINT received again, still shutting down" in log_text) == (interrupts == 2)
     assert "Traceback" not in log_text
 
 

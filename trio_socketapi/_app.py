@@ -7,7 +7,7 @@ import hmac
 import logging
 import signal
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import trio
@@ -162,24 +162,25 @@ class SocketAPI(LifecycleDecorators):
         serve = functools.partial(
             self.serve, host, port, ssl_context=ssl_context, reuse_port=reuse_port
         )
-        trio.run(self._serve_until_signal, serve)
+        try:
+            trio.run(self._serve_until_signal, serve)
+        except KeyboardInterrupt:
+            # Ctrl-C outside the signal receiver's life: before serving began, or in the
+            # instant after the server stopped (trio hands such a signal back on exit).
+            logger.info("interrupted")
 
-    async def _serve_until_signal(self, serve: Callable[..., Awaitable[None]]) -> None:
+    async def _serve_until_signal(self, serve: Callable[[], Awaitable[None]]) -> None:
         failure: Exception | None = None
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             try:
                 async with trio.open_nursery() as nursery:
-                    try:
-                        await nursery.start(serve)
-                    except Exception as exc:
-                        failure = exc  # raised below, outside the nursery: bare, not in a group
-                    else:
-                        async for signum in signals:
-                            logger.info("%s received, shutting down", signal.Signals(signum).name)
-                            nursery.cancel_scope.cancel()
-                            break
-            except Exception as exc:  # serving stopped on its own: a background task failed
-                failure = single_error(exc)
+                    serving = trio.CancelScope()
+                    nursery.start_soon(_stop_on_signals, signals, serving)
+                    with serving:
+                        await serve()
+                    nursery.cancel_scope.cancel()
+            except Exception as exc:  # it could not start, or a background task failed
+                failure = single_error(exc)  # raised below, bare, not in a group
         if failure is not None:
             raise failure
 
@@ -194,6 +195,18 @@ class SocketAPI(LifecycleDecorators):
     ) -> None:
         """Send a broadcast to this app's server at ``host``:``port`` (no server in process)."""
         await forward_publish(self.host, self.port, handler.name, arguments, self.broadcast_token)
+
+
+async def _stop_on_signals(signals: AsyncIterator[int], serving: trio.CancelScope) -> None:
+    """Cancel ``serving`` at the first signal; later ones (a second Ctrl-C) are only logged,
+    so none is left over to be raised once the server has stopped."""
+    async for signum in signals:
+        name = signal.Signals(signum).name
+        if serving.cancel_called:
+            logger.info("%s received again, still shutting down", name)
+        else:
+            logger.info("%s received, shutting down", name)
+            serving.cancel()
 
 
 class _PublishPolicy:

@@ -1,4 +1,4 @@
-"""The example app: five routers served as one WebSocket API.
+"""The example app: six routers served as one WebSocket API.
 
 Run it as a script from anywhere::
 
@@ -13,7 +13,7 @@ Either way the routers are imported as the ``routers`` package next to this file
 
 from __future__ import annotations
 
-from routers import analytics, chat, notifications, orders, users
+from routers import analytics, chat, clock, notifications, orders, users
 
 from trio_socketapi import SocketAPI
 
@@ -23,6 +23,7 @@ app.include_router(chat.router)
 app.include_router(notifications.router)
 app.include_router(analytics.router)
 app.include_router(orders.router)
+app.include_router(clock.router)
 
 
 def main() -> None:
