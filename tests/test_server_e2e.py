@@ -172,3 +172,29 @@ async def test_forwarding_to_no_server_raises_a_clear_error() -> None:
     app = make_app(port=free_port)
     with trio.fail_after(10), pytest.raises(PublishError, match="cannot forward"):
         await app.registry.channels["ticker"](value=1)
+
+
+def _ipv6_loopback_available() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback_available(), reason="no IPv6 loopback here")
+async def test_serving_on_ipv6_loopback_answers_and_logs_a_usable_url(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = make_app()
+    with trio.fail_after(10), caplog.at_level("INFO", logger="trio_socketapi"):
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(app.serve, "::1", 0)
+            async with open_websocket("::1", port, "/", use_ssl=False) as ws:
+                await send(ws, {"type": "action", "channel": "add", "data": {"a": 1, "b": 2}})
+                assert (await receive(ws))["data"] == 3
+            nursery.cancel_scope.cancel()
+    assert f"serving on ws://[::1]:{port}/" in caplog.text

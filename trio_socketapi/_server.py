@@ -252,7 +252,8 @@ async def serve(
                 )
             )
             scheme = "wss" if ssl_context is not None else "ws"
-            logger.info("serving on %s://%s:%d/", scheme, host or "0.0.0.0", bound_port)
+            shown = f"[{host}]" if host and ":" in host else host or "0.0.0.0"  # IPv6 in brackets
+            logger.info("serving on %s://%s:%d/", scheme, shown, bound_port)
             task_status.started(bound_port)
             await trio.sleep_forever()
     finally:
