@@ -39,6 +39,17 @@ def load_app(spec: str) -> SocketAPI:
     return app
 
 
+def port_number(text: str) -> int:
+    """A TCP port from the command line: 0 (any free port) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {port}")
+    return port
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Serve the app named on the command line until Ctrl-C / SIGTERM."""
     parser = argparse.ArgumentParser(
@@ -46,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("app", help="the app to serve, as MODULE:ATTRIBUTE (e.g. main:app)")
     parser.add_argument("--host", default=None, help="interface to bind (default: the app's)")
-    parser.add_argument("--port", type=int, default=None, help="port (default: the app's)")
+    parser.add_argument("--port", type=port_number, default=None, help="port (default: the app's)")
     parser.add_argument(
         "--workers",
         type=int,

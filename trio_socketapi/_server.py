@@ -238,6 +238,8 @@ async def serve(
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Listen on ``host``:``port`` and serve ``app`` until cancelled; report the bound port."""
+    if not 0 <= port <= 65535:  # the OS would quietly take it modulo 65536
+        raise ValueError(f"port must be 0-65535, got {port}")
     ensure_open_files_for(settings.max_connections)
     listeners: list[Any] = list(await open_listeners(host, port, reuse_port=reuse_port))
     bound_port: int = listeners[0].socket.getsockname()[1]
