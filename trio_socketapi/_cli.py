@@ -7,6 +7,7 @@ import importlib
 import logging
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -50,6 +51,23 @@ def port_number(text: str) -> int:
     return port
 
 
+def tls_context(certfile: str | None, keyfile: str | None) -> ssl.SSLContext | None:
+    """The server's TLS context from ``--ssl-certfile``/``--ssl-keyfile``, or ``None``.
+
+    Raises ``SystemExit`` with the reason when the files cannot be loaded.
+    """
+    if certfile is None:
+        if keyfile is not None:
+            raise SystemExit("error: --ssl-keyfile needs --ssl-certfile")
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise SystemExit(f"error: cannot load the TLS certificate: {exc}") from exc
+    return context
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Serve the app named on the command line until Ctrl-C / SIGTERM."""
     parser = argparse.ArgumentParser(
@@ -64,6 +82,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=1,
         help="worker processes sharing the port with SO_REUSEPORT (needs a shared broker)",
     )
+    parser.add_argument(
+        "--ssl-certfile", default=None, help="serve wss:// with this certificate chain (PEM)"
+    )
+    parser.add_argument(
+        "--ssl-keyfile", default=None, help="the certificate's private key (default: in certfile)"
+    )
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--log-level",
@@ -73,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(message)s")
+    ssl_context = tls_context(args.ssl_certfile, args.ssl_keyfile)
     app = load_app(args.app)
     if args.workers < 1:
         raise SystemExit("error: --workers must be at least 1")
@@ -87,21 +112,26 @@ def main(argv: Sequence[str] | None = None) -> None:
         if port == 0:
             raise SystemExit("error: --workers N>1 needs a fixed --port, not 0")
         host = app.host if args.host is None else args.host
-        raise SystemExit(run_workers(args.app, host, port, args.workers, args.log_level))
+        tls = [] if ssl_context is None else ["--ssl-certfile", args.ssl_certfile]
+        if ssl_context is not None and args.ssl_keyfile:
+            tls += ["--ssl-keyfile", args.ssl_keyfile]
+        raise SystemExit(run_workers(args.app, host, port, args.workers, args.log_level, tls))
     try:
-        app.run(args.host, args.port, reuse_port=args.reuse_port)
+        app.run(args.host, args.port, ssl_context=ssl_context, reuse_port=args.reuse_port)
     except (OSError, PublishError) as exc:  # cannot bind; the broker (Redis) is unreachable
         raise SystemExit(f"error: cannot serve: {exc}") from exc
 
 
-def run_workers(spec: str, host: str, port: int, workers: int, log_level: str) -> int:
+def run_workers(
+    spec: str, host: str, port: int, workers: int, log_level: str, extra: Sequence[str] = ()
+) -> int:
     """Start ``workers`` server processes on one port; relay SIGINT/SIGTERM; return an exit code.
 
     The parent only supervises: it forwards the first signal to every worker, waits up to
     ``WORKER_STOP_TIMEOUT`` for them to shut down cleanly, and kills what is left.
     """
     command = [sys.executable, "-m", "trio_socketapi", spec, "--host", host, "--port", str(port)]
-    command += ["--reuse-port", "--log-level", log_level]
+    command += ["--reuse-port", "--log-level", log_level, *extra]
     children = [subprocess.Popen(command) for _ in range(workers)]
     stopping: list[int] = []
 
