@@ -133,8 +133,9 @@ class SocketAPI(LifecycleDecorators):
         """Serve until cancelled: ``port = await nursery.start(app.serve, "127.0.0.1", 0)``.
 
         ``host``/``port`` default to the app's. Reports the bound port to ``nursery.start``.
-        Raises ``OSError`` if the address cannot be bound. On cancellation every client gets
-        close code 1001; the call returns once all connections are closed (at most
+        Raises ``OSError`` if the address cannot be bound (``ValueError`` for a port outside
+        0-65535), and the error of a failed lifespan or background task. On cancellation every
+        client gets close code 1001; the call returns once all connections are closed (at most
         ``settings.shutdown_timeout`` later). With ``ssl_context``, serves TLS (``wss://``);
         with ``reuse_port``, shares the port with other processes (``SO_REUSEPORT``).
         """
