@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -30,6 +31,7 @@ import attrs
 import coredis
 import pytest
 import trio
+import trustme
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket
 
 from trio_socketapi import PublishError, RequiredOnSubscribe, SocketAPI
@@ -661,8 +663,9 @@ def test_the_broker_is_shared_so_a_serverless_process_publishes_to_it() -> None:
     assert SocketAPI(broker=RedisBroker()).publishes_here
 
 
+@pytest.mark.parametrize("tls", [False, True], ids=["ws", "wss"])
 async def test_workers_share_one_port_and_every_subscriber_gets_a_broadcast_once(
-    redis_server: RedisProcess, channel: str, tmp_path: Path
+    redis_server: RedisProcess, channel: str, tmp_path: Path, tls: bool
 ) -> None:
     (tmp_path / "workers_app.py").write_text(
         "import os\n"
@@ -675,9 +678,20 @@ async def test_workers_share_one_port_and_every_subscriber_gets_a_broadcast_once
     )
     port = free_port()
     env = {**os.environ, "URL": redis_server.url, "CHANNEL": channel}
+    tls_flags: list[str] = []
+    client_tls: ssl.SSLContext | bool = False
+    if tls:  # the certificate flags reach every worker
+        authority = trustme.CA()
+        certfile = tmp_path / "server.pem"
+        authority.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(
+            str(certfile)
+        )
+        tls_flags = ["--ssl-certfile", str(certfile)]
+        client_tls = ssl.create_default_context()
+        authority.configure_trust(client_tls)
     supervisor = await trio.lowlevel.open_process(
         [sys.executable, "-m", "trio_socketapi", "workers_app:app", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "2", "--log-level", "warning"],
+         "--port", str(port), "--workers", "2", "--log-level", "warning", *tls_flags],
         cwd=tmp_path,
         env=env,
     )  # fmt: skip
@@ -690,7 +704,7 @@ async def test_workers_share_one_port_and_every_subscriber_gets_a_broadcast_once
         async with AsyncExitStack() as exits:
             sockets = [
                 await exits.enter_async_context(
-                    open_websocket("127.0.0.1", port, "/", use_ssl=False)
+                    open_websocket("127.0.0.1", port, "/", use_ssl=client_tls)
                 )
                 for _ in range(8)
             ]
