@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from raw_websocket import upgrade_request
 from trio_websocket import ConnectionClosed, open_websocket
 
 from trio_socketapi import Connection, PublishError, Router, SocketAPI
@@ -596,12 +597,6 @@ async def _wait_until_listening(port: int) -> None:
             return
 
 
-UPGRADE_REQUEST = (
-    b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-)
-
-
 async def _wait_for_text(path: Path, text: str) -> None:
     # Polls the server's log; callers bound it with fail_after.
     while text not in await trio.Path(path).read_text():  # noqa: ASYNC110
@@ -628,7 +623,7 @@ async def test_cli_serves_the_example_and_sigint_closes_clients_with_1001(
             # A client that opens a connection and then reads nothing holds the shutdown in
             # its closing handshake, so a second Ctrl-C can arrive while the server is stopping.
             silent = await trio.open_tcp_stream("127.0.0.1", port)
-            await silent.send_all(UPGRADE_REQUEST)
+            await silent.send_all(upgrade_request(f"127.0.0.1:{port}"))
             assert (await silent.receive_some()).startswith(b"HTTP/1.1 101 ")
             async with open_websocket("127.0.0.1", port, "/", use_ssl=False) as ws:
                 await ws.send_message('{"type":"action","channel":"get_user","data":{"user_id":1}}')

@@ -16,10 +16,8 @@ own. Clients that vanish without a close frame are tested over loopback TCP at t
 
 from __future__ import annotations
 
-import base64
 import json
 import math
-import os
 import socket
 import struct
 from collections.abc import Callable
@@ -34,6 +32,7 @@ import trio
 import trio.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from raw_websocket import masked_frame, upgrade_request
 from trio_websocket import ConnectionClosed, open_websocket
 
 from trio_socketapi import RequiredOnSubscribe, Settings, SocketAPI
@@ -375,21 +374,6 @@ def frame_probe(payload: str | bytes) -> Probe:
     if len(encoded) > MAX_MESSAGE_SIZE:
         return Probe(payload, may_close=frozenset({1009}))
     return Probe(payload)
-
-
-def masked_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
-    """A client-to-server WebSocket frame (RFC 6455 section 5.2: clients mask every frame)."""
-    mask = os.urandom(4)
-    first = (0x80 if fin else 0) | opcode
-    size = len(payload)
-    if size < 126:
-        header = struct.pack("!BB", first, 0x80 | size)
-    elif size < 1 << 16:
-        header = struct.pack("!BBH", first, 0x80 | 126, size)
-    else:
-        header = struct.pack("!BBQ", first, 0x80 | 127, size)
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return header + mask + masked
 
 
 def dumps(value: Any) -> str:
@@ -935,13 +919,7 @@ class RawClient:
         sock = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         await sock.connect(("127.0.0.1", port))
         client = cls(sock)
-        key = base64.b64encode(os.urandom(16)).decode()
-        request = (
-            f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
-        )
-        await client.send_raw(request.encode())
+        await client.send_raw(upgrade_request(f"127.0.0.1:{port}"))
         head = await client._read_until(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 101"), head
         return client

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 import trio.testing
+from raw_websocket import masked_frame, upgrade_request
 from trio_websocket import ConnectionClosed
 from wsproto.connection import ConnectionState
 
@@ -65,16 +66,7 @@ async def test_trio_websocket_still_has_what_the_write_path_uses() -> None:
                 await send_frames(ws, text_frame(b'"late"'))
 
 
-UPGRADE_REQUEST = (
-    b"GET / HTTP/1.1\r\nHost: testserver\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-)
-
-
-def client_text_frame(payload: bytes) -> bytes:
-    """A masked client text frame (an all-zero mask leaves the payload as it is)."""
-    assert len(payload) < 126
-    return bytes([0x81, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
+UPGRADE_REQUEST = upgrade_request("testserver")
 
 
 def add_app() -> SocketAPI:
@@ -87,8 +79,8 @@ def add_app() -> SocketAPI:
     return app
 
 
-FIRST = client_text_frame(b'{"type":"action","channel":"add","data":{"a":1,"b":2}}')
-SECOND = client_text_frame(b'{"type":"action","channel":"add","data":{"a":3,"b":4}}')
+FIRST = masked_frame(0x1, b'{"type":"action","channel":"add","data":{"a":1,"b":2}}')
+SECOND = masked_frame(0x1, b'{"type":"action","channel":"add","data":{"a":3,"b":4}}')
 BLANK_LINE = len(UPGRADE_REQUEST) - 4
 
 
