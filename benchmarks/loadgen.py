@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import json
 import os
-import resource
 import statistics
 import sys
 import time
@@ -27,6 +26,8 @@ from collections.abc import Callable
 from typing import Any
 
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+from benchmarks.fdlimit import raise_fd_limit
 
 perf = time.perf_counter
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -103,16 +104,6 @@ def percentiles(samples: list[float]) -> dict[str, float | None]:
         return {"p50_ms": samples[0] * 1e3, "p99_ms": samples[0] * 1e3}
     cuts = statistics.quantiles(samples, n=100, method="inclusive")
     return {"p50_ms": cuts[49] * 1e3, "p99_ms": cuts[98] * 1e3}
-
-
-def raise_fd_limit(needed: int) -> int:
-    """Raise the soft open-files limit towards ``needed`` (up to the hard limit); return it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
-    if soft != resource.RLIM_INFINITY and soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-        soft = want
-    return soft
 
 
 # --------------------------------------------------------------------------- clients
@@ -195,6 +186,13 @@ async def open_clients(
             if task.done() and not task.cancelled() and task.exception() is None:
                 task.result().close()
         raise
+
+
+async def open_subscribers(url: str, run: FanoutRun, count: int, *, timeout: float) -> list[Client]:
+    """Open ``count`` connections counting data frames into ``run``, each subscribed to ``tick``."""
+    return await open_clients(
+        url, [lambda: Subscriber(run) for _ in range(count)], subscribe=True, timeout=timeout
+    )
 
 
 async def close_all(clients: list[Client], timeout: float = 3.0) -> None:
@@ -567,12 +565,7 @@ class PublisherProcess:
 async def workload_fanout(args: argparse.Namespace) -> dict[str, Any]:
     raise_fd_limit(args.subscribers + 256)
     run = FanoutRun(args.subscribers)
-    subscribers = await open_clients(
-        args.url,
-        [lambda: Subscriber(run) for _ in range(args.subscribers)],
-        subscribe=True,
-        timeout=args.timeout,
-    )
+    subscribers = await open_subscribers(args.url, run, args.subscribers, timeout=args.timeout)
     publisher: PublisherProcess | None = None
     try:
         publisher = await PublisherProcess.start(args)
@@ -655,12 +648,7 @@ async def workload_idle_mem(args: argparse.Namespace) -> dict[str, Any]:
     rss0 = await settle_rss(args.server_pid, 1.0)
     run = FanoutRun(args.connections)
     started = perf()
-    clients = await open_clients(
-        args.url,
-        [lambda: Subscriber(run) for _ in range(args.connections)],
-        subscribe=True,
-        timeout=args.timeout,
-    )
+    clients = await open_subscribers(args.url, run, args.connections, timeout=args.timeout)
     try:
         connect_s = perf() - started
         rss1 = await settle_rss(args.server_pid, 1.5)
@@ -692,12 +680,7 @@ async def workload_slow_consumer(args: argparse.Namespace) -> dict[str, Any]:
     raise_fd_limit(args.subscribers + 256)
     await warm_up_server(args.url)
     run = FanoutRun(args.subscribers)
-    readers = await open_clients(
-        args.url,
-        [lambda: Subscriber(run) for _ in range(args.subscribers)],
-        subscribe=True,
-        timeout=args.timeout,
-    )
+    readers = await open_subscribers(args.url, run, args.subscribers, timeout=args.timeout)
     stalled_run = FanoutRun(1)
     publisher: Client | None = None
     stalled: Subscriber | None = None

@@ -32,6 +32,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from benchmarks.fdlimit import raise_fd_limit
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
@@ -306,7 +308,15 @@ FIGURES: dict[str, list[tuple[str, str, str]]] = {
     ],
 }
 FIGURES["rpc_pipelined"] = FIGURES["rpc"]
-FIGURES["fanout_100"] = FIGURES["fanout_5000"] = [FIGURES["fanout"][i] for i in (0, 3, 5, 7)]
+SCALING_FIGURES = {
+    "deliveries_per_s",
+    "server_cpu_us_per_delivery",
+    "client_cpu_frac",
+    "other_cpu_frac",
+}
+FIGURES["fanout_100"] = FIGURES["fanout_5000"] = [
+    figure for figure in FIGURES["fanout"] if figure[0] in SCALING_FIGURES
+]
 NO_RATIO = {
     "server_cpu_frac",
     "client_cpu_frac",
@@ -586,16 +596,6 @@ def cpu_model() -> str:
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return platform.processor() or "unknown"
-
-
-def raise_fd_limit(needed: int) -> int:
-    """Raise the soft open-files limit (inherited by the servers and the load generator)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
-    if soft != resource.RLIM_INFINITY and soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-        soft = want
-    return soft
 
 
 # --------------------------------------------------------------------------- main
