@@ -2,7 +2,7 @@
 
 Most tests talk to ``main.app`` through ``trio_socketapi.testing`` (in memory, under
 ``autojump_clock``). One starts the example with the command line over loopback TCP and stops it
-with SIGINT; one checks that the README's quick start and its example tests pass.
+with SIGINT. (``tests/test_docs.py`` runs the README's quick start and its tests.)
 
 The example is imported the way ``python -m trio_socketapi main:app`` imports it: with
 examples/my_app on ``sys.path``, as the modules ``main`` and ``routers.*``.
@@ -11,7 +11,6 @@ examples/my_app on ``sys.path``, as the modules ``main`` and ``routers.*``.
 from __future__ import annotations
 
 import importlib
-import re
 import signal
 import socket
 import subprocess
@@ -657,26 +656,3 @@ async def test_cli_serves_the_example_and_sigint_closes_clients_with_1001(
     assert "SIGINT received, shutting down" in log_text
     assert ("SIGINT received again, still shutting down" in log_text) == (interrupts == 2)
     assert "Traceback" not in log_text
-
-
-# --- the README's quick start and its tests ---------------------------------------------------
-
-
-def _readme_python_block(first_line: str) -> str:
-    readme = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
-    matching = [block for block in blocks if block.startswith(first_line + "\n")]
-    assert len(matching) == 1, f"README.md must have one python block starting {first_line!r}"
-    return matching[0]
-
-
-async def test_readme_quick_start_passes_the_readme_tests(tmp_path: Path) -> None:
-    (tmp_path / "app.py").write_text(_readme_python_block("# app.py"))
-    (tmp_path / "test_app.py").write_text(_readme_python_block("# test_app.py"))
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")  # keep pytest from finding our config
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)]
-    with trio.fail_after(60):
-        result = await trio.run_process(command, cwd=tmp_path, capture_stdout=True, check=False)
-    output = result.stdout.decode()
-    assert result.returncode == 0, output
-    assert "2 passed" in output, output
