@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import ssl
 
 import pytest
@@ -12,7 +14,7 @@ import trustme
 from trio_websocket import ConnectionRejected, open_websocket
 
 from trio_socketapi import Connection, HandshakeRefused, Settings, SocketAPI
-from trio_socketapi._handshake import origin_allowed
+from trio_socketapi._handshake import LOOPBACK_HOSTS, host_allowed, origin_allowed
 from trio_socketapi.testing import TestServer, open_test_server
 
 ADD = {"type": "action", "channel": "add", "data": {"a": 1, "b": 2}}
@@ -202,3 +204,114 @@ async def test_tls_serves_wss() -> None:
                 await ws.send_message(json.dumps(ADD))
                 assert json.loads(await ws.get_message()) == ADDED
             nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed", "expected"),
+    [
+        ("localhost:8000", LOOPBACK_HOSTS, True),
+        ("LOCALHOST.", LOOPBACK_HOSTS, True),
+        ("app.localhost:8000", LOOPBACK_HOSTS, True),
+        ("127.0.0.1:8000", LOOPBACK_HOSTS, True),
+        ("127.1.2.3", LOOPBACK_HOSTS, True),
+        ("[::1]:8000", LOOPBACK_HOSTS, True),
+        ("[0:0::1]", LOOPBACK_HOSTS, True),
+        ("evil.example:8000", LOOPBACK_HOSTS, False),
+        ("localhost.evil.example", LOOPBACK_HOSTS, False),
+        ("10.0.0.1:8000", LOOPBACK_HOSTS, False),
+        ("[::2]:8000", LOOPBACK_HOSTS, False),
+        (None, LOOPBACK_HOSTS, False),
+        ("", LOOPBACK_HOSTS, False),
+        ("api.example:443", ("api.example",), True),
+        ("API.Example", ("api.example",), True),
+        ("www.api.example", ("api.example",), False),
+        ("www.api.example", ("*.api.example",), True),
+        ("api.example", ("*.api.example",), False),
+        ("evilapi.example", ("*.api.example",), False),
+        ("10.1.2.3:80", ("10.0.0.0/8",), True),
+        ("11.1.2.3:80", ("10.0.0.0/8",), False),
+        ("anything.example", "*", True),
+        (None, "*", True),
+        ("anything.example", ("api.example", "*"), True),
+    ],
+)
+def test_host_rule(host: str | None, allowed: tuple[str, ...] | str, expected: bool) -> None:
+    assert host_allowed(host, allowed) is expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "bad", ["http://api.example", "api.example:8000", "", "10.0.0.0/33", ["api.example", 3]]
+)
+def test_allowed_hosts_that_cannot_match_a_host_name_are_refused_at_once(bad: object) -> None:
+    with pytest.raises(ValueError, match="allowed_hosts"):
+        Settings(allowed_hosts=bad)  # type: ignore[arg-type]
+
+
+async def raw_handshake(port: int, host: str, origin: str | None = None) -> bytes:
+    """Send an upgrade request to 127.0.0.1:``port`` with these headers; return the status line."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    head = (
+        f"GET / HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+    )
+    if origin is not None:
+        head += f"Origin: {origin}\r\n"
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    async with stream:
+        await stream.send_all(f"{head}\r\n".encode())
+        received = b""
+        while b"\r\n" not in received:
+            chunk = await stream.receive_some()
+            if not chunk:
+                break
+            received += chunk
+    return received.partition(b"\r\n")[0]
+
+
+async def test_on_loopback_a_foreign_host_is_refused_with_400_against_dns_rebinding() -> None:
+    # A page on evil.example whose name was rebound to 127.0.0.1: Host and Origin agree, so the
+    # origin check alone lets it in; the Host names a site the loopback server is not.
+    app = make_app()
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(app.serve, "127.0.0.1", 0)
+            status = await raw_handshake(
+                port, f"evil.example:{port}", origin=f"http://evil.example:{port}"
+            )
+            assert status.startswith(b"HTTP/1.1 400 ")
+            assert app.counters.handshakes_refused == 1
+            for name in (f"localhost:{port}", f"127.0.0.1:{port}"):
+                status = await raw_handshake(port, name, origin=f"http://{name}")
+                assert status.startswith(b"HTTP/1.1 101 ")
+            assert app.counters.handshakes_refused == 1
+            nursery.cancel_scope.cancel()
+
+
+async def test_allowed_hosts_on_loopback_replace_the_loopback_default() -> None:
+    app = make_app(Settings(allowed_hosts=["api.example"]))
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(app.serve, "127.0.0.1", 0)
+            assert (await raw_handshake(port, f"127.0.0.1:{port}")).startswith(b"HTTP/1.1 400 ")
+            assert (await raw_handshake(port, "api.example")).startswith(b"HTTP/1.1 101 ")
+            nursery.cancel_scope.cancel()
+
+
+async def test_off_loopback_any_host_is_served_unless_allowed_hosts_lists_them(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # An in-memory server is not on loopback: by default it answers to any Host (the test
+    # client sends "testserver"); with a list only those, and "*" any again.
+    with trio.fail_after(10):
+        async with open_test_server(make_app()) as server:
+            await assert_serves(server)
+        app = make_app(Settings(allowed_hosts=["api.example", "*.api.example"]))
+        async with open_test_server(app) as server:
+            with pytest.raises(ConnectionRejected) as rejected:
+                async with server.connect(headers={"Origin": "http://testserver"}):
+                    pass  # pragma: no cover
+            assert rejected.value.status_code == 400
+            assert rejected.value.body == b"Invalid Host header"
+            assert app.counters.handshakes_refused == 1
+        async with open_test_server(make_app(Settings(allowed_hosts="*"))) as server:
+            await assert_serves(server)

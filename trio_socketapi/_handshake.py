@@ -1,11 +1,20 @@
-"""Deciding whether to accept an opening handshake: paths, origins, limits, user hooks.
+"""Deciding whether to accept an opening handshake: hosts, paths, origins, limits, user hooks.
 
 Pure functions over the handshake's ``Connection``; the server turns a ``HandshakeRefused``
-into the HTTP response.
+into the HTTP response. The checks run in this order: ``Host`` (400), path (404), ``Origin``
+(403). The host comes first because the origin check trusts it: a page that rebinds its own
+name to 127.0.0.1 (DNS rebinding) sends a ``Host`` and an ``Origin`` that agree with each other,
+and only the host names the attack.
+
+A foreign ``Host`` gets 400, as Django's ``ALLOWED_HOSTS`` and Starlette's
+``TrustedHostMiddleware`` answer it: the request names a site this server does not serve, so
+it is malformed for this server whoever sends it, while 403 means "this client may not", the
+answer to a cross-site ``Origin``. Keeping the two apart also keeps the log lines apart.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Literal
 from urllib.parse import urlsplit
@@ -40,6 +49,67 @@ def _normalise(scheme: str, netloc: str) -> tuple[str, str, int] | None:
     return (scheme, split.hostname.lower(), port)
 
 
+LOOPBACK_HOSTS: tuple[str, ...] = ("localhost", "*.localhost", "127.0.0.0/8", "::1")
+"""The ``Host`` names a server on loopback accepts by default: its loopback names and addresses."""
+INVALID_HOST = "Invalid Host header"
+
+
+def host_name(host: str) -> str:
+    """The name in a ``Host`` header: no port, no IPv6 brackets, no trailing dot, lower case."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    if host.count(":") == 1:
+        host = host.partition(":")[0]
+    return host.removesuffix(".")
+
+
+def host_allowed(host: str | None, allowed_hosts: tuple[str, ...] | Literal["*"]) -> bool:
+    """Whether a handshake's ``Host`` names this server, by ``allowed_hosts``' patterns.
+
+    A pattern is ``"*"`` (any host), ``"*.example.com"`` (any name below example.com, not
+    example.com itself), an IP network (``"127.0.0.0/8"``) or one name or address; names are
+    matched case-insensitively and the port is ignored. No ``Host`` at all is never allowed,
+    unless by ``"*"``.
+    """
+    if allowed_hosts == "*" or "*" in allowed_hosts:
+        return True
+    if host is None:
+        return False
+    name = host_name(host)
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        address = None
+    for pattern in allowed_hosts:
+        if address is not None:
+            network = ip_network_of(pattern)
+            if network is not None and address in network:
+                return True
+        elif pattern.startswith("*."):
+            if name.endswith(pattern[1:].lower()):
+                return True
+        elif name == pattern.lower().removesuffix("."):
+            return True
+    return False
+
+
+def ip_network_of(pattern: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """The IP network (or single address) a host pattern names; ``None`` for a name."""
+    try:
+        return ipaddress.ip_network(pattern.strip("[]"), strict=False)
+    except ValueError:
+        return None
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a listening address is a loopback one (``127.0.0.1``, ``::1``, ...)."""
+    try:
+        return ipaddress.ip_address(address.partition("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
 def origin_allowed(
     origin: str | None,
     host: str | None,
@@ -70,10 +140,13 @@ def check_handshake(
     path: str,
     headers: Mapping[str, str],
     tls: bool,
+    allowed_hosts: tuple[str, ...] | Literal["*"],
     allowed_paths: tuple[str, ...] | None,
     allowed_origins: tuple[str, ...] | Literal["*"],
 ) -> None:
-    """Raise ``HandshakeRefused`` (404 or 403) if the path or the origin is not allowed."""
+    """Raise ``HandshakeRefused`` (400, 404 or 403) if the host, path or origin is not allowed."""
+    if not host_allowed(headers.get("host"), allowed_hosts):
+        raise HandshakeRefused(400, INVALID_HOST)
     if allowed_paths is not None and path not in allowed_paths:
         raise HandshakeRefused(404, "Not Found")
     if not origin_allowed(headers.get("origin"), headers.get("host"), tls, allowed_origins):

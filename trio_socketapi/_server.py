@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import ssl
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pydantic
 import trio
@@ -20,7 +20,7 @@ from trio_websocket import wrap_server_stream
 from ._broker import Broadcast
 from ._connection import Connection
 from ._dispatch import Dispatcher
-from ._handshake import HandshakeRefused, check_handshake
+from ._handshake import LOOPBACK_HOSTS, HandshakeRefused, check_handshake, is_loopback
 from ._hub import Hub
 from ._lifecycle import open_server
 from ._listeners import open_listeners
@@ -39,9 +39,20 @@ logger = logging.getLogger("trio_socketapi")
 class Server:
     """The connections of one running server of an app."""
 
-    def __init__(self, app: SocketAPI, settings: Settings, *, tls: bool = False) -> None:
+    def __init__(
+        self, app: SocketAPI, settings: Settings, *, tls: bool = False, loopback: bool = False
+    ) -> None:
         self.settings = settings
         self.tls = tls
+        # The Host patterns accepted: the setting, or by default loopback names when serving
+        # only on loopback addresses and any host otherwise (in-memory servers too).
+        self.allowed_hosts: tuple[str, ...] | Literal["*"] = (
+            settings.allowed_hosts
+            if settings.allowed_hosts is not None
+            else LOOPBACK_HOSTS
+            if loopback
+            else "*"
+        )
         self.app = app
         self.hub = Hub(app.counters)
         self._dispatcher = Dispatcher(
@@ -199,6 +210,7 @@ class Server:
                 connection.path,
                 connection.headers,
                 self.tls,
+                self.allowed_hosts,
                 settings.allowed_paths,
                 settings.allowed_origins,
             )
@@ -207,9 +219,10 @@ class Server:
         except HandshakeRefused as refused:
             self.app.counters.handshakes_refused += 1
             logger.warning(
-                "handshake refused: %s %s origin=%s -> %d %s",
+                "handshake refused: %s %s host=%s origin=%s -> %d %s",
                 _peer_text(peer),
                 connection.path,
+                connection.headers.get("host"),
                 connection.headers.get("origin"),
                 refused.status_code,
                 refused.reason,
@@ -243,9 +256,10 @@ async def serve(
     ensure_open_files_for(settings.max_connections)
     listeners: list[Any] = list(await open_listeners(host, port, reuse_port=reuse_port))
     bound_port: int = listeners[0].socket.getsockname()[1]
+    loopback = all(is_loopback(listener.socket.getsockname()[0]) for listener in listeners)
     if ssl_context is not None:
         listeners = [trio.SSLListener(listener, ssl_context) for listener in listeners]
-    server = Server(app, settings, tls=ssl_context is not None)
+    server = Server(app, settings, tls=ssl_context is not None, loopback=loopback)
     try:
         async with open_server(server) as nursery:
             await nursery.start(

@@ -7,6 +7,8 @@ from typing import Any, Literal, cast
 
 import attrs
 
+from ._handshake import ip_network_of
+
 SlowConsumerPolicy = Literal["close", "drop_oldest"]
 
 
@@ -21,6 +23,27 @@ def _origins(value: object) -> tuple[str, ...] | Literal["*"]:
     if isinstance(value, str):
         return (value,)
     return tuple(cast(Iterable[str], value))
+
+
+def _hosts(value: object) -> tuple[str, ...] | Literal["*"] | None:
+    return None if value is None else _origins(value)
+
+
+def _host_patterns(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None or value == "*":
+        return
+    for pattern in value:
+        if not isinstance(pattern, str) or not pattern or "://" in pattern:
+            raise ValueError(
+                f"Settings.{attribute.name} takes host names or addresses such as"
+                f" 'api.example.com', '*.example.com' or '10.0.0.0/8', got {pattern!r}"
+            )
+        if "/" in pattern and ip_network_of(pattern) is None:
+            raise ValueError(f"Settings.{attribute.name}: {pattern!r} is not an IP network")
+        if pattern.count(":") == 1 and "/" not in pattern:
+            raise ValueError(
+                f"Settings.{attribute.name} matches host names without a port, got {pattern!r}"
+            )
 
 
 @attrs.frozen(kw_only=True)
@@ -69,6 +92,13 @@ class Settings:
     """Browser origins allowed besides the server's own (``"*"``: any). A handshake whose
     ``Origin`` names another site is refused with 403, against cross-site WebSocket hijacking;
     handshakes without ``Origin`` (non-browser clients) are accepted."""
+    allowed_hosts: tuple[str, ...] | Literal["*"] | None = attrs.field(
+        default=None, converter=_hosts, validator=_host_patterns
+    )
+    """``Host`` names this server answers to: names, ``"*.example.com"`` (subdomains), IP
+    networks, or ``"*"`` for any; a handshake naming another host is refused with 400. ``None``
+    (the default): on loopback addresses only loopback names and addresses (against DNS
+    rebinding: a page whose own name was pointed at 127.0.0.1), anywhere else any host."""
     allowed_paths: tuple[str, ...] | None = attrs.field(
         default=None, converter=attrs.converters.optional(tuple)
     )
