@@ -55,13 +55,30 @@ INVALID_HOST = "Invalid Host header"
 
 
 def host_name(host: str) -> str:
-    """The name in a ``Host`` header: no port, no IPv6 brackets, no trailing dot, lower case."""
+    """The name in a ``Host`` header: no port, no IPv6 brackets, no trailing dot, lower case.
+
+    trio-websocket's client sends an IPv6 address without brackets (``::1:8000``); a last
+    group of digits is taken for the port when what is left is an address. (Browsers always
+    send brackets, so this leniency gives a DNS-rebinding page nothing.)
+    """
     host = host.strip().lower()
     if host.startswith("["):
         return host[1:].partition("]")[0]
     if host.count(":") == 1:
         host = host.partition(":")[0]
+    elif ":" in host:
+        address, _, port = host.rpartition(":")
+        if port.isdigit() and _is_ip(address):
+            host = address  # an IPv6 address and port without brackets (sic)
     return host.removesuffix(".")
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def host_allowed(host: str | None, allowed_hosts: tuple[str, ...] | Literal["*"]) -> bool:
