@@ -10,8 +10,7 @@ from trio_websocket import ConnectionClosed
 from wsproto.connection import ConnectionState
 
 from trio_socketapi import Connection, Settings, SocketAPI
-from trio_socketapi._frames import is_data_frame, text_frame
-from trio_socketapi._protocol import encode_data, encode_reply
+from trio_socketapi._frames import text_frame
 from trio_socketapi._session import Session
 from trio_socketapi._wire import send_frames
 from trio_socketapi.testing import TestServer, open_test_server
@@ -23,12 +22,6 @@ def test_text_frame_header_lengths(size: int) -> None:
     assert frame[0] == 0x81
     header = 2 if size < 126 else 4 if size < 65536 else 10
     assert len(frame) == header + size
-
-
-def test_data_frames_are_told_from_replies() -> None:
-    assert is_data_frame(text_frame(encode_data(b'"c"', b"1", None)))
-    assert is_data_frame(text_frame(encode_data(b'"c"', b"x" * 70_000, None)))
-    assert not is_data_frame(text_frame(encode_reply("subscribed", "c")))
 
 
 def only_session(server: TestServer) -> Session:

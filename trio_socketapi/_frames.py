@@ -21,13 +21,3 @@ def text_frame(payload: bytes) -> bytes:
     else:
         header = struct.pack("!BBQ", _FIN_TEXT, 127, length)
     return header + payload
-
-
-_DATA_PREFIX = b'{"type":"data"'
-
-
-def is_data_frame(frame: bytes) -> bool:
-    """Whether an encoded frame carries a ``data`` message (not a reply): the payload, which
-    starts within the first 10 bytes, begins with the ``data`` type that ``encode_data`` writes.
-    """
-    return _DATA_PREFIX in frame[: 10 + len(_DATA_PREFIX)]
