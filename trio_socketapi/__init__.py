@@ -9,6 +9,7 @@ from ._dispatch import ClientError
 from ._forward import PublishError
 from ._handlers import ActionHandler, ChannelHandler
 from ._handshake import HandshakeRefused
+from ._history import History, Publication
 from ._markers import Depends, RequiredOnSubscribe
 from ._router import Router
 from ._settings import Settings
@@ -21,7 +22,9 @@ __all__ = [
     "Counters",
     "Depends",
     "HandshakeRefused",
+    "History",
     "PublishError",
+    "Publication",
     "RequiredOnSubscribe",
     "Router",
     "Settings",

@@ -17,6 +17,8 @@ from ._connection import Connection
 from ._counters import Counters
 from ._forward import forward_publish
 from ._handlers import ActionHandler, ChannelHandler, decorating_scope
+from ._history import History
+from ._hub import key_of
 from ._lifecycle import LifecycleDecorators, single_error
 from ._registry import Registry
 from ._router import Router
@@ -74,17 +76,20 @@ class SocketAPI(LifecycleDecorators):
         return self.servers_running > 0 or self.broker.is_shared
 
     def channel(
-        self, name: str, *, default_response: bool = False
+        self, name: str, *, default_response: bool = False, history: History | None = None
     ) -> Callable[[Callable[P, Awaitable[R]]], ChannelHandler[P, R]]:
         """Declare a channel; awaiting the decorated function broadcasts its result.
 
         ``default_response`` (``False`` here, ``True`` on ``Router.channel``, as in socketapi)
-        sends the function's result to a client right after its ``subscribed``.
+        sends the function's result to a client right after its ``subscribed``. ``history``
+        keeps each stream's publications so reconnecting clients recover (docs/history.md).
         Raises ``ValueError`` if a channel of that name exists.
         """
 
         def decorate(func: Callable[P, Awaitable[R]]) -> ChannelHandler[P, R]:
-            handler = ChannelHandler(func, name, default_response, local_names=decorating_scope())
+            handler = ChannelHandler(
+                func, name, default_response, history=history, local_names=decorating_scope()
+            )
             self.registry.add_channel(handler)
             handler.bind(self)
             return handler
@@ -188,8 +193,16 @@ class SocketAPI(LifecycleDecorators):
     async def publish(
         self, handler: ChannelHandler[Any, Any], key: dict[str, Any], data_json: bytes | None
     ) -> None:
-        """Publish a channel result, already serialised once, to the broker."""
-        await self.broker.publish(Broadcast(handler.name, key, data_json))
+        """Publish a channel result, already serialised once, to the broker (recorded first
+        if the channel keeps history)."""
+        broadcast = Broadcast(handler.name, key, data_json)
+        history = handler.history_config
+        if history is None:
+            await self.broker.publish(broadcast)
+        elif len(key) == len(handler.signature.key_params):
+            await self.broker.publish_recorded(broadcast, [(key_of(key), key)], history)
+        else:  # a broadcast naming only part of the key: every stream it reaches records it
+            await self.broker.publish_recorded(broadcast, None, history)
 
     async def forward_publish(
         self, handler: ChannelHandler[Any, Any], arguments: dict[str, Any]

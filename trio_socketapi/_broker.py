@@ -4,18 +4,27 @@ Every broadcast is published to the app's broker as a ``Broadcast``; each servin
 receives it back and delivers it to its own subscribers. ``MemoryBroker`` (the default) hands the
 message to the servers of this process directly; a shared broker (``RedisBroker``) crosses
 process and host boundaries, so several servers behave as one.
+
+A broadcast to a channel with history goes through ``publish_recorded`` instead: the broker
+records it in the streams it reaches and delivers it, with the offsets it got, as one step, so
+no server delivers a publication that history does not hold. The broker also answers the
+history reads (``read_stream``, ``recent``): where history lives is the broker's business.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import attrs
 import pydantic_core
 import trio
 
+from ._history import History, MemoryStreams, Publication, Replay, Since
 from ._protocol import to_json
+
+StreamKeys = Sequence[tuple[bytes, Mapping[str, Any]]]
+"""Streams of one channel as ``(key JSON, key values)``."""
 
 
 @attrs.frozen
@@ -23,18 +32,25 @@ class Broadcast:
     """One channel result on its way to the subscribers.
 
     ``key`` holds the subscription-key values the call named (validated); ``data_json`` is the
-    result's JSON, or ``None`` for a ``None`` result.
+    result's JSON, or ``None`` for a ``None`` result. ``positions`` (history channels only) are
+    the ``(key JSON, offset, epoch)`` the publication got in each stream it was recorded in;
+    it reaches those streams' subscribers only.
     """
 
     channel: str
     key: Mapping[str, Any]
     data_json: bytes | None
+    positions: tuple[tuple[bytes, int, str], ...] | None = None
 
     def encode(self) -> bytes:
-        """The broker wire form: ``{"channel": C, "key": {...}, "data": D}`` (no ``data``: None)."""
+        """The broker wire form: ``{"channel": C, "key": {...}, "data": D}`` (no ``data``: None),
+        plus ``"streams": [[key JSON as a string, offset, epoch], ...]`` when recorded."""
         parts = [b'{"channel":', to_json(self.channel), b',"key":', to_json(dict(self.key))]
         if self.data_json is not None:
             parts += (b',"data":', self.data_json)
+        if self.positions is not None:
+            streams = [[key.decode(), offset, epoch] for key, offset, epoch in self.positions]
+            parts += (b',"streams":', to_json(streams))
         parts.append(b"}")
         return b"".join(parts)
 
@@ -48,7 +64,23 @@ class Broadcast:
         if not isinstance(key, dict):
             raise ValueError("broker message 'key' must be an object")
         data_json = to_json(message["data"]) if "data" in message else None
-        return cls(message["channel"], key, data_json)
+        positions = None
+        if "streams" in message:
+            positions = _positions(message["streams"])
+        return cls(message["channel"], key, data_json, positions)
+
+
+def _positions(streams: object) -> tuple[tuple[bytes, int, str], ...]:
+    if not isinstance(streams, list) or not all(
+        isinstance(s, list)
+        and len(s) == 3
+        and isinstance(s[0], str)
+        and isinstance(s[1], int)
+        and isinstance(s[2], str)
+        for s in streams
+    ):
+        raise ValueError("broker message 'streams' must be a list of [key, offset, epoch]")
+    return tuple((s[0].encode(), s[1], s[2]) for s in streams)
 
 
 Receiver = Callable[[Broadcast], None]
@@ -73,12 +105,35 @@ class Broker(Protocol):
         Raises if the broker cannot be reached at start; once started it keeps trying.
         """
 
+    async def publish_recorded(
+        self, broadcast: Broadcast, streams: StreamKeys | None, history: History
+    ) -> None:
+        """Record ``broadcast`` in ``streams`` (``None``: every live stream of the channel that
+        agrees with ``broadcast.key``) and send it with its positions, as one step."""
+
+    async def read_stream(
+        self,
+        channel: str,
+        key: bytes,
+        params: Mapping[str, Any],
+        since: Since | None,
+        history: History,
+    ) -> Replay:
+        """A stream's position and what a client at ``since`` missed (see ``_history.recovery``)."""
+
+    async def recent(
+        self, channel: str, key: bytes, limit: int, history: History
+    ) -> list[Publication]:
+        """The newest ``limit`` kept publications of a stream, oldest first."""
+
 
 class MemoryBroker:
     """The default broker: delivers to the receivers running in this process, synchronously."""
 
     def __init__(self) -> None:
         self._receivers: list[Receiver] = []
+        self.streams = MemoryStreams()
+        """The history of this app's channels, kept in this process."""
 
     @property
     def is_shared(self) -> bool:
@@ -89,6 +144,36 @@ class MemoryBroker:
         """Hand ``broadcast`` to every running receiver before returning."""
         for receiver in list(self._receivers):
             receiver(broadcast)
+
+    async def publish_recorded(
+        self, broadcast: Broadcast, streams: StreamKeys | None, history: History
+    ) -> None:
+        """Record and deliver with no checkpoint between: a subscriber that read the history
+        before this sees the publication live, one that reads it after finds it there."""
+        now = trio.current_time()
+        if streams is None:
+            streams = self.streams.matching(broadcast.channel, broadcast.key, now)
+        positions = self.streams.record(
+            broadcast.channel, streams, broadcast.data_json, history, now
+        )
+        await self.publish(attrs.evolve(broadcast, positions=tuple(positions)))
+
+    async def read_stream(
+        self,
+        channel: str,
+        key: bytes,
+        params: Mapping[str, Any],
+        since: Since | None,
+        history: History,
+    ) -> Replay:
+        """Read the stream in this process (no checkpoint)."""
+        return self.streams.read(channel, key, params, since, history, trio.current_time())
+
+    async def recent(
+        self, channel: str, key: bytes, limit: int, history: History
+    ) -> list[Publication]:
+        """The kept publications in this process."""
+        return self.streams.recent(channel, key, limit, history, trio.current_time())
 
     async def run(
         self, receiver: Receiver, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED

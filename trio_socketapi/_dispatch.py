@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ._connection import Connection
 from ._counters import Counters
 from ._frames import text_frame
-from ._hub import Hub, Subscriber
+from ._hub import Hub, Subscriber, key_of
 from ._protocol import (
     Inbound,
     action_not_found,
@@ -20,6 +20,7 @@ from ._protocol import (
     encode_action_result,
     encode_data,
     encode_error,
+    encode_position,
     encode_reply,
     to_json,
 )
@@ -27,6 +28,8 @@ from ._settings import Settings
 from ._signature import InvalidParameters
 
 if TYPE_CHECKING:
+    from ._broker import Broker
+    from ._handlers import ChannelHandler
     from ._registry import Registry
 
 logger = logging.getLogger("trio_socketapi")
@@ -61,7 +64,9 @@ class Dispatcher:
         publish_policy: PublishPolicy,
         settings: Settings,
         counters: Counters,
+        broker: Broker,
     ) -> None:
+        self._broker = broker
         self._registry = registry
         self._hub = hub
         self._publish_policy = publish_policy
@@ -118,11 +123,61 @@ class Dispatcher:
             data_json = None if result is None else to_json(result)
             params_json = to_json(params) if params else None
             default_frame = encode_data(to_json(handler.name), data_json, params_json)
+        if handler.history_config is not None and inbound.id is not None:
+            await self._subscribe_with_history(peer, inbound, handler, params, default_frame)
+            return None
         # Registering and queueing "subscribed" happen with no checkpoint between them, so every
         # broadcast the client sees after "subscribed" reaches it.
-        self._hub.subscribe(peer, handler.name, params)
+        self._hub.subscribe(peer, handler.name, params, extended=inbound.id is not None)
         await peer.send(text_frame(encode_reply("subscribed", inbound.channel, id=inbound.id)))
         return default_frame
+
+    async def _subscribe_with_history(
+        self,
+        peer: Peer,
+        inbound: Inbound,
+        handler: ChannelHandler[Any, Any],
+        params: dict[str, Any],
+        default_frame: bytes | None,
+    ) -> None:
+        """Subscribe telling the client its stream position, replaying what it missed.
+
+        No gap, no duplicate: the subscription joins *held* before the history is read, so every
+        publication after the read is kept for it; the replay is sent, then the held frames
+        whose offset is past the position read (the earlier ones were in the replay). With the
+        memory broker the read does not even checkpoint, so nothing is ever held.
+        """
+        assert handler.history_config is not None
+        key = key_of(params)
+        self._hub.subscribe(peer, handler.name, params, hold=True)
+        try:
+            replay = await self._broker.read_stream(
+                handler.name, key, params, inbound.since, handler.history_config
+            )
+            extensions: dict[str, Any] = {"offset": replay.offset, "epoch": replay.epoch}
+            if inbound.since is not None:
+                extensions = {"recovered": replay.recovered, **extensions}
+            reply = encode_reply(
+                "subscribed", inbound.channel, id=inbound.id, extensions=extensions
+            )
+            await peer.send(text_frame(reply))
+            if replay.entries:
+                channel_json = to_json(handler.name)
+                params_json = to_json(params) if params else None
+                for entry in replay.entries:
+                    position = encode_position(entry.offset, replay.epoch)
+                    frame = encode_data(channel_json, entry.data_json, params_json, position)
+                    await peer.send(text_frame(frame))
+            elif default_frame is not None and not (inbound.since and replay.recovered):
+                # Recovered, the client's state is current: no default response then.
+                await peer.send(text_frame(default_frame))
+        except BaseException:
+            self._hub.unsubscribe(peer, handler.name, params)
+            raise
+        # From here to the end no checkpoint: the held frames go out before any later one.
+        for offset, epoch, frame in self._hub.release(peer, handler.name, key):
+            if epoch != replay.epoch or offset > replay.offset:
+                peer.deliver(frame)
 
     async def _unsubscribe(self, peer: Peer, inbound: Inbound) -> bytes:
         handler = _lookup(self._registry.channels, inbound.channel)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 import trio
 
+from ._history import History, Publication
+from ._hub import key_of
 from ._protocol import to_json
 from ._signature import CompiledSignature, compile_signature
 
@@ -57,11 +59,14 @@ class ChannelHandler(Generic[P, R]):
         name: str,
         default_response: bool,
         *,
+        history: History | None = None,
         local_names: Mapping[str, Any] | None = None,
     ) -> None:
         self.func = func
         self.name = name
         self.default_response = default_response
+        self.history_config = history
+        """How much of each stream's publications is kept (``None``: no history)."""
         self.signature: CompiledSignature = compile_signature(func, local_names=local_names)
         self.subscribe_signature: CompiledSignature = compile_signature(
             func, keys_only=True, local_names=local_names
@@ -97,6 +102,28 @@ class ChannelHandler(Generic[P, R]):
         # loop of broadcasts cannot fill them and get fast clients closed as slow consumers.
         await trio.lowlevel.checkpoint()
         return result
+
+    async def history(self, *, limit: int = 50, **key: Any) -> list[Publication]:
+        """The newest ``limit`` kept publications of one stream, oldest first.
+
+        ``key`` names every subscription key of the channel (``room_id="a"``), validated as a
+        broadcast's are. Reads the history of the first app this channel is served by (in this
+        process, or in Redis with a ``RedisBroker``). Raises ``ValueError`` if the channel keeps
+        no history or is not included in an app, ``TypeError`` if ``key`` is not the channel's
+        key, and whatever the broker raises (``BrokerUnavailable``).
+        """
+        if self.history_config is None:
+            raise ValueError(f"channel {self.name!r} keeps no history (history=History(...))")
+        if not self._apps:
+            raise ValueError(f"channel {self.name!r} is not included in an app")
+        if set(key) != set(self.signature.key_params):
+            raise TypeError(
+                f"channel {self.name!r} history needs exactly its key "
+                f"{list(self.signature.key_params)}, got {sorted(key)}"
+            )
+        params = self.signature.validate_key(key)
+        broker = self._apps[0].broker
+        return await broker.recent(self.name, key_of(params), limit, self.history_config)
 
     def _arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         return dict(self._python_signature.bind_partial(*args, **kwargs).arguments)

@@ -4,6 +4,12 @@ Subscriptions are grouped by channel, then by subscription key (the JSON of the
 ``RequiredOnSubscribe`` values), so a broadcast that names the whole key finds its subscribers with
 one dict lookup. A broadcast serialises its data once and encodes one frame per key group; each
 subscriber gets the same bytes through ``deliver``, which never blocks.
+
+On a history channel a broadcast carries the ``(offset, epoch)`` it got in each stream
+(``positions``, by key JSON) and reaches only those streams' groups. Subscriptions made with an
+``id`` (``extended``) get those in their frames; the others get socketapi's frames. A subscription
+can join *held* (recovery, see _dispatch.py): it is registered at once, so it misses nothing,
+but its frames are kept aside until ``release`` hands them over, after the replay.
 """
 
 from __future__ import annotations
@@ -15,7 +21,10 @@ import attrs
 
 from ._counters import Counters
 from ._frames import text_frame
-from ._protocol import encode_data, to_json
+from ._protocol import encode_data, encode_position, to_json
+
+Held = list[tuple[int, str, bytes]]
+"""Frames kept for a held subscription: ``(offset, epoch, frame)``, in arrival order."""
 
 
 class Subscriber(Protocol):
@@ -30,6 +39,24 @@ class _KeyGroup:
     params: Mapping[str, Any]
     params_json: bytes | None
     subscribers: dict[Subscriber, None] = attrs.field(factory=dict)
+    extended: dict[Subscriber, None] = attrs.field(factory=dict)
+    held: dict[Subscriber, Held] = attrs.field(factory=dict)
+
+    def __contains__(self, subscriber: Subscriber) -> bool:
+        return (
+            subscriber in self.subscribers or subscriber in self.extended or subscriber in self.held
+        )
+
+    def __len__(self) -> int:
+        return len(self.subscribers) + len(self.extended) + len(self.held)
+
+    def drop(self, subscriber: Subscriber) -> bool:
+        """Remove ``subscriber`` in whatever mode it holds; whether it was there."""
+        for members in (self.subscribers, self.extended, self.held):
+            if subscriber in members:
+                del members[subscriber]
+                return True
+        return False
 
 
 def key_of(params: Mapping[str, Any]) -> bytes:
@@ -45,17 +72,42 @@ class Hub:
         self._channels: dict[str, dict[bytes, _KeyGroup]] = {}
         self._by_subscriber: dict[Subscriber, set[tuple[str, bytes]]] = {}
 
-    def subscribe(self, subscriber: Subscriber, channel: str, params: Mapping[str, Any]) -> None:
-        """Add one subscription; subscribing twice with the same key is one subscription."""
+    def subscribe(
+        self,
+        subscriber: Subscriber,
+        channel: str,
+        params: Mapping[str, Any],
+        *,
+        extended: bool = False,
+        hold: bool = False,
+    ) -> None:
+        """Add one subscription; subscribing twice with the same key is one subscription (in the
+        mode of the latest call). ``extended``: frames carry the extension keys; ``hold``: join
+        held until ``release`` (implies ``extended``)."""
         key = key_of(params)
         groups = self._channels.setdefault(channel, {})
         group = groups.get(key)
         if group is None:
             group = groups[key] = _KeyGroup(dict(params), key or None)
-        if subscriber not in group.subscribers:
-            group.subscribers[subscriber] = None
+        if not group.drop(subscriber):
             self._counters.subscriptions += 1
+        if hold:
+            group.held[subscriber] = []
+        elif extended:
+            group.extended[subscriber] = None
+        else:
+            group.subscribers[subscriber] = None
         self._by_subscriber.setdefault(subscriber, set()).add((channel, key))
+
+    def release(self, subscriber: Subscriber, channel: str, key: bytes) -> Held:
+        """End a held subscription's hold: return the frames kept for it; from now on it
+        receives as an extended one. Empty if it is not held (it was unsubscribed meanwhile)."""
+        group = self._channels.get(channel, {}).get(key)
+        if group is None or subscriber not in group.held:
+            return []
+        held = group.held.pop(subscriber)
+        group.extended[subscriber] = None
+        return held
 
     def unsubscribe(
         self, subscriber: Subscriber, channel: str, params: Mapping[str, Any] | None
@@ -85,7 +137,7 @@ class Hub:
 
     def subscriber_count(self, channel: str) -> int:
         """How many subscriptions ``channel`` has, over all keys."""
-        return sum(len(g.subscribers) for g in self._channels.get(channel, {}).values())
+        return sum(len(g) for g in self._channels.get(channel, {}).values())
 
     def publish(
         self,
@@ -93,15 +145,19 @@ class Hub:
         key: Mapping[str, Any],
         key_size: int,
         data_json: bytes | None,
+        positions: Mapping[bytes, tuple[int, str]] | None = None,
     ) -> int:
         """Deliver one data frame to the channel's subscribers matching ``key``; return how many.
 
         ``key`` holds the key parameters the broadcast named (``key_size`` is how many the channel
         has): all of them selects one key group, fewer select every group that agrees on them.
+        ``positions`` (history channels) selects the groups of the streams it names instead.
         """
         groups = self._channels.get(channel)
         if not groups:
             return 0
+        if positions is not None:
+            return self._publish_recorded(channel, groups, data_json, positions)
         if len(key) == key_size:
             group = groups.get(key_of(key))
             targets = [group] if group is not None else []
@@ -118,6 +174,42 @@ class Hub:
             for subscriber in subscribers:
                 subscriber.deliver(frame)
             delivered += len(subscribers)
+            if group.extended:
+                subscribers = list(group.extended)
+                for subscriber in subscribers:
+                    subscriber.deliver(frame)
+                delivered += len(subscribers)
+        return delivered
+
+    def _publish_recorded(
+        self,
+        channel: str,
+        groups: dict[bytes, _KeyGroup],
+        data_json: bytes | None,
+        positions: Mapping[bytes, tuple[int, str]],
+    ) -> int:
+        channel_json = to_json(channel)
+        delivered = 0
+        for key, (offset, epoch) in positions.items():
+            group = groups.get(key)
+            if group is None:
+                continue
+            plain = text_frame(encode_data(channel_json, data_json, group.params_json))
+            subscribers = list(group.subscribers)
+            for subscriber in subscribers:
+                subscriber.deliver(plain)
+            delivered += len(subscribers)
+            if group.extended or group.held:
+                position = encode_position(offset, epoch)
+                frame = text_frame(
+                    encode_data(channel_json, data_json, group.params_json, position)
+                )
+                subscribers = list(group.extended)
+                for subscriber in subscribers:
+                    subscriber.deliver(frame)
+                delivered += len(subscribers)
+                for held in group.held.values():
+                    held.append((offset, epoch, frame))
         return delivered
 
     def _discard(self, subscriber: Subscriber, channel: str, key: bytes) -> None:
@@ -125,10 +217,9 @@ class Hub:
         if groups is None or key not in groups:
             return
         group = groups[key]
-        if subscriber in group.subscribers:
-            del group.subscribers[subscriber]
+        if group.drop(subscriber):
             self._counters.subscriptions -= 1
-        if not group.subscribers:
+        if not group:
             del groups[key]
             if not groups:
                 del self._channels[channel]

@@ -15,6 +15,8 @@ from typing import Any, Final
 import attrs
 import pydantic_core
 
+from ._history import Since
+
 MessageId = str | int
 
 
@@ -45,6 +47,10 @@ NOT_AN_OBJECT: Final = "Message must be a JSON object."
 TYPE_REQUIRED: Final = "Message type is required."
 CHANNEL_REQUIRED: Final = "Channel is required."
 INVALID_ID: Final = "Message id must be a string or an integer."
+INVALID_SINCE: Final = (
+    "'since' must be an object with an integer 'offset' (0 or more) and a string 'epoch'."
+)
+SINCE_NEEDS_ID: Final = "'since' needs a message id (recovery is an extension)."
 
 KNOWN_TYPES: Final = frozenset({"action", "subscribe", "unsubscribe", "publish"})
 
@@ -69,7 +75,8 @@ class Inbound:
     """One well-formed inbound message.
 
     ``channel`` is whatever the client sent (truthy, usually a str); ``data`` is the raw ``data``
-    value (``None`` when absent); ``id`` is the request id or ``None``.
+    value (``None`` when absent); ``id`` is the request id or ``None``; ``since`` is where a
+    resubscribing client stopped (``subscribe`` only).
     """
 
     type: str
@@ -77,6 +84,7 @@ class Inbound:
     data: object
     id: MessageId | None
     token: object = None
+    since: Since | None = None
 
 
 class ProtocolError(Exception):
@@ -115,13 +123,35 @@ def parse_inbound(raw: str | bytes) -> Inbound:
         raise ProtocolError(CHANNEL_REQUIRED, id=message_id)
     if not isinstance(message_type, str) or message_type not in KNOWN_TYPES:
         raise ProtocolError(unknown_type(message_type), id=message_id, channel=channel)
+    since = None
+    if message_type == "subscribe" and message.get("since") is not None:
+        since = parse_since(message["since"], message_id, channel)
     return Inbound(
         type=message_type,
         channel=channel,
         data=message.get("data"),
         id=message_id,
         token=message.get("token"),
+        since=since,
     )
+
+
+def parse_since(value: object, message_id: MessageId | None, channel: Any) -> Since:
+    """Check a subscribe's ``since``: ``{"offset": int >= 0, "epoch": str}``, with an ``id``."""
+    if message_id is None:
+        raise ProtocolError(SINCE_NEEDS_ID)
+    if not isinstance(value, dict):
+        raise ProtocolError(INVALID_SINCE, id=message_id, channel=channel)
+    offset, epoch = value.get("offset"), value.get("epoch")
+    if (
+        isinstance(offset, bool)
+        or not isinstance(offset, int)
+        or offset < 0
+        or not isinstance(epoch, str)
+        or not epoch
+    ):
+        raise ProtocolError(INVALID_SINCE, id=message_id, channel=channel)
+    return Since(offset, epoch)
 
 
 def to_json(value: Any) -> bytes:
@@ -157,11 +187,17 @@ def encode_reply(
     channel: Any,
     *,
     id: MessageId | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """A ``subscribed``, ``unsubscribed`` or ``published`` frame."""
+    """A ``subscribed``, ``unsubscribed`` or ``published`` frame.
+
+    ``extensions`` (``recovered``, ``offset``, ``epoch``) are added only to a reply with an ``id``.
+    """
     frame: dict[str, Any] = {"type": reply_type, "channel": channel}
     if id is not None:
         frame["id"] = id
+        if extensions:
+            frame.update(extensions)
     return to_json(frame)
 
 
@@ -175,16 +211,29 @@ def encode_action_result(channel: Any, result: Any, *, id: MessageId | None = No
     return to_json(frame)
 
 
-def encode_data(channel_json: bytes, data_json: bytes | None, params_json: bytes | None) -> bytes:
+def encode_data(
+    channel_json: bytes,
+    data_json: bytes | None,
+    params_json: bytes | None,
+    position_json: bytes | None = None,
+) -> bytes:
     """A ``data`` frame from already-serialised parts (so a broadcast serialises them once).
 
     ``channel_json`` is the JSON of the channel name; ``data_json`` ``None`` omits ``data``;
-    ``params_json`` (the subscription key) ``None`` omits ``params``.
+    ``params_json`` (the subscription key) ``None`` omits ``params``; ``position_json`` (from
+    ``encode_position``) adds a history channel's ``offset`` and ``epoch``.
     """
     parts = [b'{"type":"data","channel":', channel_json]
     if data_json is not None:
         parts += (b',"data":', data_json)
     if params_json is not None:
         parts += (b',"params":', params_json)
+    if position_json is not None:
+        parts.append(position_json)
     parts.append(b"}")
     return b"".join(parts)
+
+
+def encode_position(offset: int, epoch: str) -> bytes:
+    """The ``,"offset":N,"epoch":E`` members of a history channel's data frame."""
+    return b',"offset":%d,"epoch":%s' % (offset, to_json(epoch))

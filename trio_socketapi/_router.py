@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
 from ._handlers import ActionHandler, ChannelHandler, decorating_scope
+from ._history import History
 from ._lifecycle import LifecycleDecorators
 from ._registry import Registry
 
@@ -24,15 +25,18 @@ class Router(LifecycleDecorators):
         self.registry = Registry()
 
     def channel(
-        self, name: str, *, default_response: bool = True
+        self, name: str, *, default_response: bool = True, history: History | None = None
     ) -> Callable[[Callable[P, Awaitable[R]]], ChannelHandler[P, R]]:
-        """Declare a channel. ``default_response`` defaults to ``True`` here, as in socketapi.
+        """Declare a channel. ``default_response`` defaults to ``True`` here, as in socketapi;
+        ``history`` keeps its publications for recovery (docs/history.md).
 
         Raises ``ValueError`` if this router already has a channel of that name.
         """
 
         def decorate(func: Callable[P, Awaitable[R]]) -> ChannelHandler[P, R]:
-            handler = ChannelHandler(func, name, default_response, local_names=decorating_scope())
+            handler = ChannelHandler(
+                func, name, default_response, history=history, local_names=decorating_scope()
+            )
             self.registry.add_channel(handler)
             return handler
 

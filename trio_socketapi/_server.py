@@ -56,7 +56,7 @@ class Server:
         self.app = app
         self.hub = Hub(app.counters)
         self._dispatcher = Dispatcher(
-            app.registry, self.hub, app.publish_policy, settings, app.counters
+            app.registry, self.hub, app.publish_policy, settings, app.counters, app.broker
         )
         self._connections: dict[trio.CancelScope, Session | None] = {}
         self._drained = trio.Event()
@@ -101,7 +101,12 @@ class Server:
         except pydantic.ValidationError as exc:
             logger.warning("broadcast to %r with an invalid key dropped: %s", handler.name, exc)
             return
-        self.hub.publish(handler.name, key, len(handler.signature.key_params), broadcast.data_json)
+        positions = None
+        if broadcast.positions is not None:
+            positions = {key: (offset, epoch) for key, offset, epoch in broadcast.positions}
+        self.hub.publish(
+            handler.name, key, len(handler.signature.key_params), broadcast.data_json, positions
+        )
 
     async def run_broker(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
