@@ -2,12 +2,28 @@
 
 The dispatcher knows the registry and the hub, and talks to a connection only through the small
 ``Peer`` interface (``send`` a frame, its ``Connection``), so it never touches the socket.
+
+A handler cannot stop the server. Whatever it raises fails that one message with an error frame
+and the connection goes on, as one failed request does in any other Python server; that
+includes ``BaseException``s such as ``SystemExit`` and ``KeyboardInterrupt`` raised by handler
+code (answered "Internal server error." whatever ``expose_errors`` says, and logged with the
+traceback). Only cancellation passes through (``trio.Cancelled``, ``GeneratorExit``, or a group
+holding one): it is how the session stops its handlers. A real Ctrl-C still stops the server:
+``handle`` runs with trio's KeyboardInterrupt protection, so trio delivers a SIGINT that arrives
+while a handler runs to the main task (which shuts the server down with 1001) instead of raising
+it inside the handler, and a ``KeyboardInterrupt`` that comes out of a handler is the handler's
+own. (Under ``app.run`` and the command line SIGINT is a signal receiver's anyway.) The cost: a
+handler that loops without a checkpoint cannot be interrupted by Ctrl-C, as under ``app.run``;
+a task a handler starts in a nursery of its own is not protected.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from typing import TYPE_CHECKING, Any, Protocol
+
+import trio
 
 from ._connection import Connection
 from ._counters import Counters
@@ -31,6 +47,9 @@ if TYPE_CHECKING:
     from ._broker import Broker
     from ._handlers import ChannelHandler
     from ._registry import Registry
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
 
 logger = logging.getLogger("trio_socketapi")
 
@@ -73,8 +92,10 @@ class Dispatcher:
         self._settings = settings
         self._counters = counters
 
+    @trio.lowlevel.enable_ki_protection
     async def handle(self, peer: Peer, inbound: Inbound) -> None:
-        """Answer one message. Handler errors become error frames; nothing here closes the peer."""
+        """Answer one message. Whatever a handler raises becomes an error frame, except
+        cancellation (see the module docstring); nothing here closes the peer."""
         reply: bytes | None
         try:
             if inbound.type == "action":
@@ -86,10 +107,19 @@ class Dispatcher:
             else:
                 reply = await self._publish(peer, inbound)
         except InvalidParameters as exc:
+            logger.info(
+                "invalid %s %r from %s: %s",
+                inbound.type,
+                inbound.channel,
+                _peer_text(peer.connection),
+                _field_errors(exc.errors),
+            )
             reply = encode_error(
                 str(exc), id=inbound.id, channel=inbound.channel, errors=exc.errors
             )
-        except Exception as exc:
+        except BaseException as exc:
+            if _is_cancellation(exc):
+                raise
             reply = encode_error(self._describe(exc), id=inbound.id, channel=inbound.channel)
         if reply is not None:
             await peer.send(text_frame(reply))
@@ -203,15 +233,46 @@ class Dispatcher:
         await handler(**kwargs)
         return encode_reply("published", inbound.channel, id=inbound.id)
 
-    def _describe(self, exc: Exception) -> str:
+    def _describe(self, exc: BaseException) -> str:
         """The error message for a handler exception, logged as the settings say."""
         self._counters.handler_errors += 1
+        name = type(exc).__name__
+        if not isinstance(exc, Exception):
+            logger.error("handler raised %s; failed that message only", name, exc_info=exc)
+            return INTERNAL_ERROR_MESSAGE
         if self._settings.expose_errors or isinstance(exc, ClientError):
-            logger.info("handler raised %s: %s", type(exc).__name__, exc)
+            try:
+                text = str(exc)
+            except Exception:
+                logger.error("handler raised %s, whose str() failed", name, exc_info=exc)
+                return INTERNAL_ERROR_MESSAGE
+            logger.info("handler raised %s: %s", name, text)
             # str(exc) as socketapi sends it, made safe to encode as UTF-8 JSON.
-            return str(exc).encode("utf-8", "replace").decode("utf-8")
-        logger.error("handler raised", exc_info=exc)
+            return text.encode("utf-8", "replace").decode("utf-8")
+        logger.error("handler raised %s", name, exc_info=exc)
         return INTERNAL_ERROR_MESSAGE
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    """Whether ``exc`` is (or holds) the cancellation of the handler's task."""
+    if isinstance(exc, (trio.Cancelled, GeneratorExit)):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_is_cancellation(inner) for inner in exc.exceptions)
+    return False
+
+
+def _field_errors(errors: list[dict[str, Any]]) -> str:
+    """Pydantic's field errors as one log line: ``a.b: message; c: message``."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error.get('loc', ())) or '(data)'}: {error.get('msg')}"
+        for error in errors
+    )
+
+
+def _peer_text(connection: Connection) -> str:
+    remote = connection.remote
+    return f"{remote[0]}:{remote[1]}" if remote else "in-memory"
 
 
 def _lookup(table: dict[str, Any], name: object) -> Any:
