@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 import hmac
 import logging
+import os
 import signal
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import trio
@@ -18,8 +20,10 @@ from ._counters import Counters
 from ._forward import forward_publish
 from ._handlers import ActionHandler, ChannelHandler, decorating_scope
 from ._history import History
+from ._http import StaticMount, mount
 from ._hub import key_of
 from ._lifecycle import LifecycleDecorators, single_error
+from ._metrics import Metrics
 from ._registry import Registry
 from ._router import Router
 from ._server import serve
@@ -62,6 +66,10 @@ class SocketAPI(LifecycleDecorators):
         self.handshake_hooks: list[HandshakeHook] = []
         self.counters = Counters()
         """Running totals (connections, subscriptions, messages, slow-consumer closes)."""
+        self.metrics = Metrics()
+        """Action-latency and fan-out histograms (recorded while ``settings.serve_metrics``)."""
+        self.static_mounts: list[StaticMount] = []
+        """The ``static`` directories, served over plain HTTP on the serving port."""
         self.publish_policy = _PublishPolicy(self)
         self.servers_running = 0
         """How many servers (or test servers) of this app run in this process."""
@@ -116,6 +124,22 @@ class SocketAPI(LifecycleDecorators):
         """
         self.handshake_hooks.append(hook)
         return hook
+
+    def static(self, path: str, directory: str | os.PathLike[str]) -> None:
+        """Serve the files under ``directory`` at URL ``path`` over plain HTTP on the same port.
+
+        ``app.static("/", "static")`` answers ``GET /app.js`` with ``static/app.js`` and ``GET /``
+        with ``static/index.html``, with a content type from the file's suffix; a WebSocket
+        upgrade on any path still goes to the API. Nothing outside the directory is served (no
+        ``..``, no dotfiles, no symlinks out of it) and directories are not listed: those, and
+        missing files, get 404. Files are read per request, so they may change while serving.
+        Raises ``ValueError`` if ``path`` is not like ``/static``, is mounted already, or
+        ``directory`` is not a directory.
+        """
+        static = mount(path, Path(directory))
+        if any(m.prefix == static.prefix for m in self.static_mounts):
+            raise ValueError(f"static path {path!r} is already mounted")
+        self.static_mounts.append(static)
 
     def include_router(self, router: Router) -> None:
         """Serve a router's channels and actions under their plain names.

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
@@ -29,6 +30,7 @@ from ._connection import Connection
 from ._counters import Counters
 from ._frames import text_frame
 from ._hub import Hub, Subscriber, key_of
+from ._metrics import Metrics
 from ._protocol import (
     Inbound,
     action_not_found,
@@ -84,6 +86,7 @@ class Dispatcher:
         settings: Settings,
         counters: Counters,
         broker: Broker,
+        metrics: Metrics | None = None,
     ) -> None:
         self._broker = broker
         self._registry = registry
@@ -91,6 +94,8 @@ class Dispatcher:
         self._publish_policy = publish_policy
         self._settings = settings
         self._counters = counters
+        self._metrics = metrics
+        """Where action latencies go (``None``: not recorded, ``/metrics`` is off)."""
 
     @trio.lowlevel.enable_ki_protection
     async def handle(self, peer: Peer, inbound: Inbound) -> None:
@@ -130,7 +135,14 @@ class Dispatcher:
             return encode_error(
                 action_not_found(inbound.channel), id=inbound.id, channel=inbound.channel
             )
-        result = await handler.signature.call(inbound.data, peer.connection)
+        if self._metrics is None:
+            result = await handler.signature.call(inbound.data, peer.connection)
+        else:
+            start = time.perf_counter()
+            try:
+                result = await handler.signature.call(inbound.data, peer.connection)
+            finally:
+                self._metrics.observe_action(handler.name, time.perf_counter() - start)
         return encode_action_result(inbound.channel, result, id=inbound.id)
 
     async def _subscribe(self, peer: Peer, inbound: Inbound) -> bytes | None:

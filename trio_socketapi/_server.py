@@ -21,9 +21,12 @@ from ._broker import Broadcast
 from ._connection import Connection
 from ._dispatch import Dispatcher
 from ._handshake import LOOPBACK_HOSTS, HandshakeRefused, check_handshake, is_loopback
+from ._http import Site
+from ._http_io import answer_unless_upgrade
 from ._hub import Hub
 from ._lifecycle import open_server
 from ._listeners import open_listeners
+from ._metrics import render
 from ._open_files import ensure_open_files_for
 from ._protocol import CLOSE_REASONS, CloseCode
 from ._session import Session
@@ -55,8 +58,15 @@ class Server:
         )
         self.app = app
         self.hub = Hub(app.counters)
+        self._metrics = app.metrics if settings.serve_metrics else None
         self._dispatcher = Dispatcher(
-            app.registry, self.hub, app.publish_policy, settings, app.counters, app.broker
+            app.registry,
+            self.hub,
+            app.publish_policy,
+            settings,
+            app.counters,
+            app.broker,
+            self._metrics,
         )
         self._connections: dict[trio.CancelScope, Session | None] = {}
         self._drained = trio.Event()
@@ -104,8 +114,22 @@ class Server:
         positions = None
         if broadcast.positions is not None:
             positions = {key: (offset, epoch) for key, offset, epoch in broadcast.positions}
-        self.hub.publish(
+        delivered = self.hub.publish(
             handler.name, key, len(handler.signature.key_params), broadcast.data_json, positions
+        )
+        if self._metrics is not None:
+            self._metrics.observe_fanout(handler.name, delivered)
+
+    def http_site(self) -> Site:
+        """What a plain HTTP request on this server's port is answered from, right now."""
+        app = self.app
+        settings = self.settings
+        return Site(
+            serving=not self._shutting_down,
+            metrics=(lambda: render(app.counters, app.metrics)) if settings.serve_metrics else None,
+            asyncapi=None,
+            mounts=app.static_mounts,
+            allowed_hosts=self.allowed_hosts,
         )
 
     async def run_broker(
@@ -196,7 +220,10 @@ class Server:
     ) -> Session | None:
         """Run the opening handshake; return the session, or ``None`` if it was refused."""
         settings = self.settings
-        transport = ServerTransport(stream)
+        received = await answer_unless_upgrade(stream, self.http_site)
+        if received is None:  # plain HTTP, answered (or nothing but a closed stream)
+            return None
+        transport = ServerTransport(stream, received)
         request = await wrap_server_stream(
             nursery,
             transport,

@@ -107,3 +107,11 @@ class Settings:
     """Send ``str(exc)`` for any handler exception (socketapi's behaviour). ``False`` sends
     "Internal server error." and logs the traceback, except for ``ClientError``s, whose
     message is always meant for the client."""
+    serve_metrics: bool = False
+    """Answer ``GET /metrics`` on the serving port with the counters and the action-latency and
+    fan-out histograms (Prometheus text). Off by default: the WebSocket port usually faces the
+    internet, and connection counts and traffic are for the operator, not for anyone who can
+    reach the port; while off, the histograms are not recorded either."""
+    serve_asyncapi: bool = True
+    """Answer ``GET /asyncapi.json`` with ``app.asyncapi()``: the API's public contract, which
+    every client sees anyway by using it."""

@@ -16,7 +16,8 @@ private ``_sock``), so an idle subscriber costs one system call per broadcast an
 trio-websocket leaves out when a client breaks the WebSocket protocol: wsproto reports the error
 as if the peer had closed, so trio-websocket drops TCP without a close frame of its own. It also
 holds back a first message sent along with the handshake request until the handshake is
-answered (trio-websocket would otherwise leave it unread until the client sent more).
+answered (trio-websocket would otherwise leave it unread until the client sent more). The bytes
+the server read before it (to tell an upgrade from plain HTTP, see ``_http_io``) come first.
 
 The handshake's ``Host`` header, which wsproto moves out of the header list into its ``Request``
 event, is read here too (``handshake_host``): the origin check needs it.
@@ -50,10 +51,11 @@ class ServerTransport(trio.abc.Stream):
     And after a protocol error it sends the close frame trio-websocket leaves out (see above).
     """
 
-    __slots__ = ("_answered", "_head", "_held", "transport", "ws")
+    __slots__ = ("_answered", "_head", "_held", "_received", "transport", "ws")
 
-    def __init__(self, transport: trio.abc.Stream) -> None:
+    def __init__(self, transport: trio.abc.Stream, received: bytes = b"") -> None:
         self.transport = transport
+        self._received = received  # read from the transport already, given to wsproto first
         self.ws: WebSocketConnection | None = None
         self._head: bytearray | None = bytearray()  # the request head so far; None once read
         self._held = b""  # what came after the head, until the handshake is answered
@@ -79,7 +81,12 @@ class ServerTransport(trio.abc.Stream):
             size = len(self._held) if max_bytes is None else max_bytes
             held, self._held = self._held[:size], self._held[size:]
             return held
-        data = await self.transport.receive_some(max_bytes)
+        data: bytes | bytearray
+        if self._received:
+            size = len(self._received) if max_bytes is None else max_bytes
+            data, self._received = self._received[:size], self._received[size:]
+        else:
+            data = await self.transport.receive_some(max_bytes)
         if self._head is not None and data:
             return self._hold_after_head(data)
         return data
