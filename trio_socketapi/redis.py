@@ -34,14 +34,15 @@ import logging
 import math
 import sys
 import urllib.parse
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import trio
 
-from ._broker import Broadcast, Receiver
+from ._broker import Broadcast, Receiver, StreamKeys
 from ._forward import PublishError
+from ._history import History, Publication, Replay, Since
 
 try:
     import anyio
@@ -49,6 +50,8 @@ try:
     import coredis.exceptions
     from coredis.patterns.pubsub import PubSub
     from coredis.retry import NoRetryPolicy
+
+    from ._redis_history import RedisStreams
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError("RedisBroker needs coredis: pip install 'trio_socketapi[redis]'") from exc
 
@@ -58,6 +61,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
 __all__ = ["BrokerUnavailable", "RedisBroker"]
 
 logger = logging.getLogger("trio_socketapi")
+T = TypeVar("T")
 
 # What "Redis cannot be reached" usually looks like: coredis's own errors (refused, reset,
 # handshake or auth failure, an error reply), socket errors, a request or subscription that timed
@@ -129,6 +133,7 @@ class RedisBroker:
         _check_url(url, self._where)  # a typo fails here, not at the first broadcast
         # Clients of the subscriptions ``run`` holds open; ``publish`` borrows the newest one.
         self._live: list[coredis.Redis[bytes]] = []
+        self._streams = RedisStreams(channel)
 
     def __repr__(self) -> str:
         return f"RedisBroker({self._where!r}, channel={self.channel!r})"
@@ -149,23 +154,68 @@ class RedisBroker:
         twice).
         """
         payload = broadcast.encode()
+        await self._command(
+            lambda client: client.publish(self.channel, payload),
+            f"broadcast to {broadcast.channel!r} lost",
+        )
+
+    async def publish_recorded(
+        self, broadcast: Broadcast, streams: StreamKeys | None, history: History
+    ) -> None:
+        """Record the broadcast in its streams' Redis history and ``PUBLISH`` it, in one Lua
+        script (see ``_redis_history``): no process delivers what history lacks.
+
+        Raises ``BrokerUnavailable`` as ``publish`` does; the broadcast is then neither
+        recorded nor delivered (or, if Redis ran the script but its answer was lost, both).
+        """
+        await self._command(
+            lambda client: self._streams.record(client, broadcast, streams, history),
+            f"broadcast to {broadcast.channel!r} lost",
+        )
+
+    async def read_stream(
+        self,
+        channel: str,
+        key: bytes,
+        params: Mapping[str, Any],
+        since: Since | None,
+        history: History,
+    ) -> Replay:
+        """Read a stream's position and what a client at ``since`` missed, from Redis.
+
+        Raises ``BrokerUnavailable`` if Redis cannot be reached within ``timeout``.
+        """
+        return await self._command(
+            lambda client: self._streams.read(client, channel, key, since, history),
+            f"history of {channel!r} unavailable",
+        )
+
+    async def recent(
+        self, channel: str, key: bytes, limit: int, history: History
+    ) -> list[Publication]:
+        """The newest ``limit`` publications of a stream kept in Redis, oldest first."""
+        return await self._command(
+            lambda client: self._streams.recent(client, channel, key, limit, history),
+            f"history of {channel!r} unavailable",
+        )
+
+    async def _command(self, call: Callable[[coredis.Redis[bytes]], Awaitable[T]], lost: str) -> T:
+        """Run ``call`` on the subscription's client (or a connection of its own, in a process
+        with no server), bounded by ``timeout``; failures become ``BrokerUnavailable``."""
         try:
             with trio.fail_after(self.timeout):
                 if self._live:
-                    await self._live[-1].publish(self.channel, payload)
-                else:
-                    async with self._connected() as client:
-                        await client.publish(self.channel, payload)
+                    return await call(self._live[-1])
+                async with self._connected() as client:
+                    return await call(client)
         except trio.TooSlowError:
             raise BrokerUnavailable(
-                f"no answer from Redis at {self._where} within {self.timeout:g} s; "
-                f"broadcast to {broadcast.channel!r} lost"
+                f"no answer from Redis at {self._where} within {self.timeout:g} s; {lost}"
             ) from None
         except BaseException as exc:
             failure = _failure_of(exc)
             raise BrokerUnavailable(
-                f"cannot reach Redis at {self._where} ({_reason(failure)}); "
-                f"broadcast to {broadcast.channel!r} lost"
+                f"cannot reach Redis at {self._where} ({_reason(failure)}); {lost}"
             ) from failure
 
     async def run(
