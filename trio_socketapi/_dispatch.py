@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
@@ -32,9 +33,12 @@ from ._frames import text_frame
 from ._hub import Hub, Subscriber, key_of
 from ._metrics import Metrics
 from ._protocol import (
+    ACTION_NOT_FOUND,
+    CHANNEL_NOT_FOUND,
+    INTERNAL_SERVER_ERROR,
+    PUBLISH_NOT_ALLOWED,
+    SUBSCRIPTION_LIMIT,
     Inbound,
-    action_not_found,
-    channel_not_found,
     encode_action_result,
     encode_data,
     encode_error,
@@ -54,9 +58,6 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
 logger = logging.getLogger("trio_socketapi")
-
-PUBLISH_NOT_ALLOWED = "Publishing is not allowed from this address."
-INTERNAL_ERROR_MESSAGE = "Internal server error."
 
 
 class Peer(Subscriber, Protocol):
@@ -96,6 +97,13 @@ class Dispatcher:
         self._counters = counters
         self._metrics = metrics
         """Where action latencies go (``None``: not recorded, ``/metrics`` is off)."""
+        self._by_type: Mapping[str, Callable[[Peer, Inbound], Awaitable[bytes | None]]] = {
+            "action": self._action,
+            "subscribe": self._subscribe,
+            "unsubscribe": self._unsubscribe,
+            "publish": self._publish,
+        }
+        """What each of ``MESSAGE_TYPES`` does (``parse_inbound`` lets no other type through)."""
 
     @trio.lowlevel.enable_ki_protection
     async def handle(self, peer: Peer, inbound: Inbound) -> None:
@@ -103,14 +111,7 @@ class Dispatcher:
         cancellation (see the module docstring); nothing here closes the peer."""
         reply: bytes | None
         try:
-            if inbound.type == "action":
-                reply = await self._action(peer, inbound)
-            elif inbound.type == "subscribe":
-                reply = await self._subscribe(peer, inbound)
-            elif inbound.type == "unsubscribe":
-                reply = await self._unsubscribe(peer, inbound)
-            else:
-                reply = await self._publish(peer, inbound)
+            reply = await self._by_type[inbound.type](peer, inbound)
         except InvalidParameters as exc:
             logger.info(
                 "invalid %s %r from %s: %s",
@@ -132,9 +133,7 @@ class Dispatcher:
     async def _action(self, peer: Peer, inbound: Inbound) -> bytes:
         handler = _lookup(self._registry.actions, inbound.channel)
         if handler is None:
-            return encode_error(
-                action_not_found(inbound.channel), id=inbound.id, channel=inbound.channel
-            )
+            return _error_reply(inbound, ACTION_NOT_FOUND.format(channel=inbound.channel))
         if self._metrics is None:
             result = await handler.signature.call(inbound.data, peer.connection)
         else:
@@ -148,15 +147,11 @@ class Dispatcher:
     async def _subscribe(self, peer: Peer, inbound: Inbound) -> bytes | None:
         handler = _lookup(self._registry.channels, inbound.channel)
         if handler is None:
-            return encode_error(
-                channel_not_found(inbound.channel), id=inbound.id, channel=inbound.channel
-            )
+            return _error_reply(inbound, CHANNEL_NOT_FOUND.format(channel=inbound.channel))
         signature = handler.subscribe_signature
         if self._hub.subscription_count(peer) >= self._settings.max_subscriptions:
-            limit = self._settings.max_subscriptions
-            return encode_error(
-                f"Subscription limit reached ({limit}).", id=inbound.id, channel=inbound.channel
-            )
+            text = SUBSCRIPTION_LIMIT.format(limit=self._settings.max_subscriptions)
+            return _error_reply(inbound, text)
         kwargs = await signature.resolve(inbound.data, peer.connection)
         result = await handler.func(**kwargs)
         params = {name: kwargs[name] for name in signature.key_params}
@@ -235,12 +230,10 @@ class Dispatcher:
     async def _publish(self, peer: Peer, inbound: Inbound) -> bytes:
         if not self._publish_policy.allows(peer.connection, inbound.token):
             logger.warning("refused publish to %r from %s", inbound.channel, peer.connection.remote)
-            return encode_error(PUBLISH_NOT_ALLOWED, id=inbound.id, channel=inbound.channel)
+            return _error_reply(inbound, PUBLISH_NOT_ALLOWED)
         handler = _lookup(self._registry.channels, inbound.channel)
         if handler is None:
-            return encode_error(
-                channel_not_found(inbound.channel), id=inbound.id, channel=inbound.channel
-            )
+            return _error_reply(inbound, CHANNEL_NOT_FOUND.format(channel=inbound.channel))
         kwargs = handler.signature.validate_fields({} if inbound.data is None else inbound.data)
         await handler(**kwargs)
         return encode_reply("published", inbound.channel, id=inbound.id)
@@ -251,18 +244,23 @@ class Dispatcher:
         name = type(exc).__name__
         if not isinstance(exc, Exception):
             logger.error("handler raised %s; failed that message only", name, exc_info=exc)
-            return INTERNAL_ERROR_MESSAGE
+            return INTERNAL_SERVER_ERROR
         if self._settings.expose_errors or isinstance(exc, ClientError):
             try:
                 text = str(exc)
             except Exception:
                 logger.error("handler raised %s, whose str() failed", name, exc_info=exc)
-                return INTERNAL_ERROR_MESSAGE
+                return INTERNAL_SERVER_ERROR
             logger.info("handler raised %s: %s", name, text)
             # str(exc) as socketapi sends it, made safe to encode as UTF-8 JSON.
             return text.encode("utf-8", "replace").decode("utf-8")
         logger.error("handler raised %s", name, exc_info=exc)
-        return INTERNAL_ERROR_MESSAGE
+        return INTERNAL_SERVER_ERROR
+
+
+def _error_reply(inbound: Inbound, text: str) -> bytes:
+    """The error frame answering ``inbound`` (``id`` and ``channel`` only if it had an ``id``)."""
+    return encode_error(text, id=inbound.id, channel=inbound.channel)
 
 
 def _is_cancellation(exc: BaseException) -> bool:

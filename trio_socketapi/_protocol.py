@@ -2,8 +2,9 @@
 
 Inbound: ``parse_inbound`` turns one WebSocket message into an ``Inbound`` or raises
 ``ProtocolError`` carrying the exact error frame PROTOCOL.md prescribes, checked in its order.
-Outbound: ``encode_*`` build the JSON bytes of every frame the server sends. Close codes live in
-``CloseCode`` with their reasons in one table.
+Outbound: ``encode_*`` build the JSON bytes of every frame the server sends. Every text a client
+can see (error messages, close reasons) and every close code is data here, so docs/protocol.md
+and the tests check one place.
 """
 
 from __future__ import annotations
@@ -21,53 +22,93 @@ MessageId = str | int
 
 
 class CloseCode(enum.IntEnum):
-    """The close codes this server sends, and why."""
+    """The WebSocket close codes this server sends, and why (reasons in ``CLOSE_REASONS``)."""
 
     NORMAL = 1000
+    """The server ended the connection on purpose (an idle timeout, for one)."""
     GOING_AWAY = 1001
+    """The server is shutting down."""
     PROTOCOL_ERROR = 1002
+    """The client broke the WebSocket protocol."""
+    UNSUPPORTED_DATA = 1003
+    """The client sent a kind of frame the server does not accept."""
+    INVALID_PAYLOAD = 1007
+    """The client sent a text frame that is not UTF-8."""
     POLICY_VIOLATION = 1008
+    """The client broke a server policy (it stopped answering keepalive pings)."""
     MESSAGE_TOO_BIG = 1009
+    """The client sent a message over ``Settings.max_message_size``."""
     INTERNAL_ERROR = 1011
+    """The server failed while serving the connection."""
     TRY_AGAIN_LATER = 1013
+    """The client read too slowly: its outbox was full (the ``close`` slow-consumer policy)."""
 
 
 CLOSE_REASONS: Final[Mapping[CloseCode, str]] = {
     CloseCode.NORMAL: "Closing.",
     CloseCode.GOING_AWAY: "Server shutting down.",
     CloseCode.PROTOCOL_ERROR: "Protocol error.",
+    CloseCode.UNSUPPORTED_DATA: "Unsupported data.",
+    CloseCode.INVALID_PAYLOAD: "Invalid frame payload data.",
     CloseCode.POLICY_VIOLATION: "Policy violation.",
     CloseCode.MESSAGE_TOO_BIG: "Message too big.",
     CloseCode.INTERNAL_ERROR: "Internal error.",
     CloseCode.TRY_AGAIN_LATER: "Slow consumer: outbound queue full.",
 }
+"""The reason sent with each code when no more specific one is given."""
 
+CLIENT_VIOLATION_CODES: Final = frozenset(
+    {CloseCode.PROTOCOL_ERROR, CloseCode.UNSUPPORTED_DATA, CloseCode.INVALID_PAYLOAD}
+)
+"""Codes wsproto reports for a client's protocol violation; the server answers with the same."""
+
+IDLE_TIMEOUT_REASON: Final = "Idle timeout."
+"""Close reason (with ``NORMAL``) for a client silent past ``Settings.idle_timeout``."""
+PING_TIMEOUT_REASON: Final = "Keepalive ping timeout."
+"""Close reason (with ``POLICY_VIOLATION``) for a client that did not answer a ping in time."""
+
+# Error frame texts, in PROTOCOL.md's order. ``{name}`` fields are filled with ``str.format``.
 INVALID_JSON: Final = "Invalid JSON."
 NOT_AN_OBJECT: Final = "Message must be a JSON object."
+INVALID_ID: Final = "Message id must be a string or an integer."
 TYPE_REQUIRED: Final = "Message type is required."
 CHANNEL_REQUIRED: Final = "Channel is required."
-INVALID_ID: Final = "Message id must be a string or an integer."
+UNKNOWN_TYPE: Final = "Unknown message type: {type}."
+ACTION_NOT_FOUND: Final = "Action '{channel}' not found."
+CHANNEL_NOT_FOUND: Final = "Channel '{channel}' not found."
+INVALID_PARAMETERS: Final = "Invalid parameters for action '{func}'"
+"""``func`` is the handler function's ``__name__`` (socketapi's text, for channels too)."""
+SUBSCRIPTION_LIMIT: Final = "Subscription limit reached ({limit})."
+PUBLISH_NOT_ALLOWED: Final = "Publishing is not allowed from this address."
+INTERNAL_SERVER_ERROR: Final = "Internal server error."
+"""Sent for a handler's exception instead of ``str(exc)`` when ``expose_errors`` is off."""
 INVALID_SINCE: Final = (
     "'since' must be an object with an integer 'offset' (0 or more) and a string 'epoch'."
 )
 SINCE_NEEDS_ID: Final = "'since' needs a message id (recovery is an extension)."
 
-KNOWN_TYPES: Final = frozenset({"action", "subscribe", "unsubscribe", "publish"})
+ERROR_TEXTS: Final = (
+    INVALID_JSON,
+    NOT_AN_OBJECT,
+    INVALID_ID,
+    TYPE_REQUIRED,
+    CHANNEL_REQUIRED,
+    UNKNOWN_TYPE,
+    ACTION_NOT_FOUND,
+    CHANNEL_NOT_FOUND,
+    INVALID_PARAMETERS,
+    SUBSCRIPTION_LIMIT,
+    PUBLISH_NOT_ALLOWED,
+    INTERNAL_SERVER_ERROR,
+    INVALID_SINCE,
+    SINCE_NEEDS_ID,
+)
+"""Every error frame text the server writes itself (a handler's own ``str(exc)`` aside), as
+docs/protocol.md lists them."""
 
-
-def unknown_type(message_type: object) -> str:
-    """The error message for a ``type`` the server does not know."""
-    return f"Unknown message type: {message_type}."
-
-
-def action_not_found(channel: object) -> str:
-    """The error message for an action name no handler is registered under."""
-    return f"Action '{channel}' not found."
-
-
-def channel_not_found(channel: object) -> str:
-    """The error message for a channel name no handler is registered under."""
-    return f"Channel '{channel}' not found."
+MESSAGE_TYPES: Final = ("action", "subscribe", "unsubscribe", "publish")
+"""The inbound message types; the dispatcher's table has one handler for each."""
+KNOWN_TYPES: Final = frozenset(MESSAGE_TYPES)
 
 
 @attrs.frozen
@@ -122,7 +163,7 @@ def parse_inbound(raw: str | bytes) -> Inbound:
     if not channel:
         raise ProtocolError(CHANNEL_REQUIRED, id=message_id)
     if not isinstance(message_type, str) or message_type not in KNOWN_TYPES:
-        raise ProtocolError(unknown_type(message_type), id=message_id, channel=channel)
+        raise ProtocolError(UNKNOWN_TYPE.format(type=message_type), id=message_id, channel=channel)
     since = None
     if message_type == "subscribe" and message.get("since") is not None:
         since = parse_since(message["since"], message_id, channel)

@@ -31,7 +31,15 @@ from ._dispatch import Dispatcher
 from ._frames import text_frame
 from ._hub import Hub
 from ._outbox import Outbox, Put
-from ._protocol import CLOSE_REASONS, CloseCode, Inbound, ProtocolError, parse_inbound
+from ._protocol import (
+    CLOSE_REASONS,
+    IDLE_TIMEOUT_REASON,
+    PING_TIMEOUT_REASON,
+    CloseCode,
+    Inbound,
+    ProtocolError,
+    parse_inbound,
+)
 from ._settings import Settings
 from ._wire import raw_socket, send_frames, write_nowait
 
@@ -158,7 +166,7 @@ class Session:
                     except ConnectionClosed:
                         return
                 if idle.cancelled_caught:
-                    self.close(CloseCode.NORMAL, "Idle timeout.")
+                    self.close(CloseCode.NORMAL, IDLE_TIMEOUT_REASON)
                     return
             self._last_heard = trio.current_time()
             self._counters.messages_in += 1
@@ -193,7 +201,7 @@ class Session:
                     return
             if waiting.cancelled_caught:
                 logger.info("no pong from %s: closing", self.connection.remote)
-                self.close(CloseCode.POLICY_VIOLATION, "Keepalive ping timeout.")
+                self.close(CloseCode.POLICY_VIOLATION, PING_TIMEOUT_REASON)
                 return
             self._last_heard = trio.current_time()
         finally:

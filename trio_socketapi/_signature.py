@@ -16,13 +16,14 @@ import pydantic
 
 from ._connection import Connection
 from ._markers import Depends, RequiredOnSubscribe
+from ._protocol import INVALID_PARAMETERS
 
 
 class InvalidParameters(Exception):
     """The client's ``data`` does not validate against a handler's parameters."""
 
     def __init__(self, func_name: str, errors: list[dict[str, Any]]) -> None:
-        super().__init__(f"Invalid parameters for action '{func_name}'")
+        super().__init__(INVALID_PARAMETERS.format(func=func_name))
         self.errors = errors
 
 

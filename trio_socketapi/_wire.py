@@ -33,8 +33,8 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketReque
 from wsproto.connection import ConnectionState
 from wsproto.events import CloseConnection
 
-PROTOCOL_ERROR_CODES = frozenset({1002, 1003, 1007})
-"""Close codes wsproto reports for a client's protocol violations."""
+from ._protocol import CLIENT_VIOLATION_CODES
+
 CLOSE_FRAME_TIMEOUT = 1.0
 """Seconds spent trying to send that close frame before the TCP connection is dropped."""
 MAX_REQUEST_HEAD = 64 * 1024
@@ -116,7 +116,7 @@ class ServerTransport(trio.abc.Stream):
         if (
             ws is not None
             and closed is not None
-            and closed.code in PROTOCOL_ERROR_CODES
+            and closed.code in CLIENT_VIOLATION_CODES
             and ws._wsproto.state is ConnectionState.OPEN
         ):
             with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_FRAME_TIMEOUT):
