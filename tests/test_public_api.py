@@ -31,7 +31,14 @@ PACKAGE_ALL = [
     "SocketAPI",
 ]
 
-TESTING_ALL = ["TestClient", "TestServer", "open_test_client", "open_test_server"]
+TESTING_ALL = [
+    "TestClient",
+    "TestServer",
+    "client_frame",
+    "open_test_client",
+    "open_test_server",
+    "upgrade_request",
+]
 
 PUBLIC_MODULES = [
     pytest.param(trio_socketapi, PACKAGE_ALL, id="trio_socketapi"),

@@ -11,11 +11,19 @@ Nothing touches the network, so tests run under pytest-trio's ``autojump_clock``
 
 While a test server is open, the app counts as serving in this process: awaiting a channel
 function delivers to the test clients.
+
+For hostile input the toolkit goes below JSON: ``TestClient.send_frame`` and ``send_raw`` write
+WebSocket frames the client library would never send (unmasked, fragmented, bad opcodes, reserved
+bits, invalid UTF-8), and ``TestServer.open_stream`` hands over the raw client end of a new
+connection, before any handshake, to write ``upgrade_request()`` and anything after it byte by
+byte. ``client_frame`` builds a frame from its fields, without checking them.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -36,10 +44,68 @@ from ._lifecycle import open_server
 from ._protocol import MessageId, to_json
 from ._server import Server
 from ._settings import Settings
+from ._wire import send_frames
 
-__all__ = ["TestClient", "TestServer", "open_test_client", "open_test_server"]
+__all__ = [
+    "TestClient",
+    "TestServer",
+    "client_frame",
+    "open_test_client",
+    "open_test_server",
+    "upgrade_request",
+]
 
 DEFAULT_REMOTE = ("127.0.0.1", 50000)
+
+
+def client_frame(
+    opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0, masked: bool = True
+) -> bytes:
+    """One client-to-server WebSocket frame (RFC 6455 section 5.2) with exactly these fields.
+
+    ``opcode`` is the 4-bit opcode (0 continuation, 1 text, 2 binary, 8 close, 9 ping, 10 pong;
+    any other value is sent too), ``rsv`` the three reserved bits as a number from 0 to 7, and
+    ``masked=False`` leaves out the mask every client must send. Nothing else is checked, so the
+    frame may break the protocol on purpose. Raises ``ValueError`` only for an ``opcode`` or
+    ``rsv`` that does not fit its bits.
+    """
+    if not 0 <= opcode <= 0xF:
+        raise ValueError(f"opcode must fit in 4 bits (0 to 15), got {opcode!r}")
+    if not 0 <= rsv <= 0b111:
+        raise ValueError(f"rsv must fit in 3 bits (0 to 7), got {rsv!r}")
+    size = len(payload)
+    header = bytearray([(0x80 if fin else 0) | rsv << 4 | opcode])
+    mask_bit = 0x80 if masked else 0
+    if size < 126:
+        header.append(mask_bit | size)
+    elif size < 1 << 16:
+        header += bytes([mask_bit | 126]) + size.to_bytes(2, "big")
+    else:
+        header += bytes([mask_bit | 127]) + size.to_bytes(8, "big")
+    if not masked:
+        return bytes(header) + payload
+    mask = os.urandom(4)
+    key = (mask * (size // 4 + 1))[:size]
+    body = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(size, "big")
+    return bytes(header) + mask + body
+
+
+def upgrade_request(
+    path: str = "/", *, host: str = "testserver", headers: dict[str, str] | None = None
+) -> bytes:
+    """An opening handshake request (RFC 6455 section 4.1) with a fresh key, to write on a
+    stream from ``TestServer.open_stream``; ``headers`` are added after the required ones."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {host}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+        *(f"{name}: {value}" for name, value in (headers or {}).items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 class TestClient:
@@ -62,6 +128,26 @@ class TestClient:
     async def send_bytes(self, data: bytes) -> None:
         """Send a raw binary frame."""
         await self.ws.send_message(data)
+
+    async def send_frame(
+        self,
+        opcode: int,
+        payload: bytes = b"",
+        *,
+        fin: bool = True,
+        rsv: int = 0,
+        masked: bool = True,
+    ) -> None:
+        """Send one frame built by ``client_frame`` from these fields, valid or not."""
+        await self.send_raw(client_frame(opcode, payload, fin=fin, rsv=rsv, masked=masked))
+
+    async def send_raw(self, data: bytes) -> None:
+        """Write ``data`` to the connection's stream as it is, between whole frames of the
+        client's own (pongs, closes), for frames the WebSocket library would never send.
+
+        Raises ``ConnectionClosed`` once the connection is closing or closed.
+        """
+        await send_frames(self.ws, data)
 
     async def receive_json(self) -> Any:
         """The next frame from the server, parsed. Raises ``ConnectionClosed`` once closed."""
@@ -130,10 +216,7 @@ class TestServer:
 
         Raises ``trio_websocket.ConnectionRejected`` if the server refuses the handshake.
         """
-        client_stream, server_stream = trio.testing.memory_stream_pair()
-        self._nursery.start_soon(
-            functools.partial(self._server.handle_stream, server_stream, remote=remote)
-        )
+        client_stream = await self.open_stream(remote=remote)
         extra_headers = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
         try:
             async with trio.open_nursery() as nursery:
@@ -156,6 +239,21 @@ class TestServer:
             if rejection is None:
                 raise
             raise rejection from None
+
+    async def open_stream(
+        self, *, remote: tuple[str, int] | None = DEFAULT_REMOTE
+    ) -> trio.abc.Stream:
+        """The raw client end of a new connection to the server, before any handshake.
+
+        Whatever is written to it reaches the server as bytes from a client at ``remote``
+        (start with ``upgrade_request()``, or not); what the server answers is read from it.
+        Closing it is a client that goes away; the server closes it when the test server stops.
+        """
+        client_stream, server_stream = trio.testing.memory_stream_pair()
+        self._nursery.start_soon(
+            functools.partial(self._server.handle_stream, server_stream, remote=remote)
+        )
+        return client_stream
 
 
 def _find_rejection(exc: BaseException) -> ConnectionRejected | None:
