@@ -48,9 +48,19 @@ def soak(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmark against socketapi 0.2.0 and a raw trio-websocket server (``-- --quick``: 1 min).
+    """Benchmark against socketapi, python-socketio and raw servers (``-- --quick``: a few min).
 
-    socketapi, uvicorn and the picows load generator are installed here only.
+    The peers (socketapi, python-socketio, uvicorn, websockets), the picows load generator and
+    matplotlib are installed here only.
     """
-    session.install("-e", ".", "socketapi==0.2.0", "uvicorn[standard]", "picows", "matplotlib")
+    session.install(
+        "-e",
+        ".[redis]",
+        "socketapi==0.2.0",
+        "python-socketio>=5.11,<6",
+        "uvicorn[standard]",
+        "websockets>=13",
+        "picows",
+        "matplotlib",
+    )
     session.run("python", "-m", "benchmarks.run", *session.posargs)

@@ -27,23 +27,50 @@ from typing import Any
 
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
+from benchmarks.dialects import DIALECTS, SocketAPI
 from benchmarks.fdlimit import raise_fd_limit
 
 perf = time.perf_counter
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CONNECT_CONCURRENCY = 64
 """Handshakes (and subscribes) in flight at once while opening many connections."""
+DIALECT: SocketAPI = DIALECTS["socketapi"]
+"""How messages are written for the server under test (``--dialect``)."""
 
 
 # --------------------------------------------------------------------------- process figures
 
 
-def proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system) used so far by process ``pid``."""
+def _stat(pid: int) -> list[bytes]:
     with open(f"/proc/{pid}/stat", "rb") as f:
-        fields = f.read().rsplit(b")", 1)[1].split()
-    # After the command name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        # After the command name: state is field 3, so ppid (4) is at 1, utime (14) and
+        # stime (15) at 11 and 12.
+        return f.read().rsplit(b")", 1)[1].split()
+
+
+def family(pid: int) -> list[int]:
+    """``pid`` and its descendants (a ``--workers`` supervisor and its workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                children.setdefault(int(_stat(int(entry))[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo and len(found) < 1000:
+        p = todo.pop()
+        found.append(p)
+        todo += children.get(p, [])
+    return found
+
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` and its descendants."""
+    total = 0
+    for p in family(pid):
+        with contextlib.suppress(OSError):
+            fields = _stat(p)
+            total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
 
 
 def proc_rss(pid: int) -> int:
@@ -116,16 +143,28 @@ class Client(WSListener):  # type: ignore[misc]
         super().__init__()
         self.transport: WSTransport | None = None
         self.close_code: int | None = None
-        self.gone = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.gone = loop.create_future()
+        self.ready = loop.create_future()
+        self.is_ready = False
+        self.next_ack = 1_000_000  # request ids apart from the rpc workload's own
         self._waiter: asyncio.Future[bytes] | None = None
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
+        if not DIALECT.connects:
+            self.is_ready = True
+            self.ready.set_result(None)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
         if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
-            self.on_text(frame)
+            if DIALECT.MESSAGE is None or (
+                self.is_ready and frame.get_payload_as_memoryview()[0] == DIALECT.MESSAGE
+            ):
+                self.on_text(frame)
+            else:
+                self.on_control(frame.get_payload_as_bytes())
         elif kind is WSMsgType.CLOSE:
             self.close_code = int(frame.get_close_code().value)
             transport.send_close(frame.get_close_code())
@@ -134,6 +173,18 @@ class Client(WSListener):  # type: ignore[misc]
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         if not self.gone.done():
             self.gone.set_result(None)
+
+    def on_control(self, raw: bytes) -> None:
+        answer, ready = DIALECT.control(raw)
+        if answer is not None:
+            self.send(answer)
+        if ready and not self.ready.done():
+            self.is_ready = True
+            self.ready.set_result(None)
+
+    def ack_id(self) -> int:
+        self.next_ack += 1
+        return self.next_ack
 
     def on_text(self, frame: WSFrame) -> None:
         waiter, self._waiter = self._waiter, None
@@ -144,16 +195,16 @@ class Client(WSListener):  # type: ignore[misc]
         assert self.transport is not None
         self.transport.send(WSMsgType.TEXT, payload)
 
-    async def request(self, payload: bytes, timeout: float) -> dict[str, Any]:
-        """Send one message and wait for the next text frame (one request at a time)."""
+    async def request(self, payload: bytes, timeout: float) -> bytes:
+        """Send one message and wait for the next reply frame (one request at a time)."""
         self._waiter = asyncio.get_running_loop().create_future()
         self.send(payload)
-        return json.loads(await asyncio.wait_for(self._waiter, timeout))  # type: ignore[no-any-return]
+        return await asyncio.wait_for(self._waiter, timeout)
 
     async def subscribe(self, timeout: float = 10.0) -> None:
-        reply = await self.request(b'{"type":"subscribe","channel":"tick"}', timeout)
-        if reply.get("type") != "subscribed":
-            raise RuntimeError(f"subscribe failed: {reply}")
+        reply = await self.request(DIALECT.subscribe(self.ack_id()), timeout)
+        if not DIALECT.subscribed(reply):
+            raise RuntimeError(f"subscribe failed: {reply[:200]!r}")
 
     def close(self) -> None:
         if self.transport is not None and not self.gone.done():
@@ -172,6 +223,7 @@ async def open_clients(
             _, client = await ws_connect(
                 factory, url, websocket_handshake_timeout=10, max_frame_size=16 * 1024 * 1024
             )
+            await asyncio.wait_for(asyncio.shield(client.ready), 10)
             if subscribe:
                 await client.subscribe()
             return client  # type: ignore[no-any-return]
@@ -249,15 +301,10 @@ class RpcClient(Client):
         n = self.next_n
         self.next_n = n + 1
         a = self.index + 1  # never 0: socketapi drops a falsy result from its reply
+        payload = DIALECT.add(n, a, n, self.run.use_ids)
         if self.run.use_ids:
-            payload = b'{"type":"action","channel":"add","id":%d,"data":{"a":%d,"b":%d}}' % (
-                n,
-                a,
-                n,
-            )
             self.by_id[n] = (perf(), a + n)
         else:
-            payload = b'{"type":"action","channel":"add","data":{"a":%d,"b":%d}}' % (a, n)
             self.in_order.append((perf(), a + n))
         self.send(payload)
 
@@ -266,19 +313,17 @@ class RpcClient(Client):
         run = self.run
         self.received += 1
         try:
+            checked = None
             if run.use_ids:
                 raw = frame.get_payload_as_bytes()
-                message = json.loads(raw)
-                sent, expected = self.by_id.pop(message["id"])
+                checked = DIALECT.reply(raw)
+                sent, expected = self.by_id.pop(checked[0])
             else:
                 sent, expected = self.in_order.popleft()
-                message = None
                 if self.received % self.CHECK_EVERY == 1:
                     raw = frame.get_payload_as_bytes()
-                    message = json.loads(raw)
-            if message is not None and (
-                message.get("type") != "action" or message.get("data") != expected
-            ):
+                    checked = DIALECT.reply(raw)
+            if checked is not None and (not checked[1] or checked[2] != expected):
                 run.error(raw.decode(errors="replace"))
         except Exception as exc:  # a reply we cannot match: count it, keep the load going
             run.error(f"{type(exc).__name__}: {exc}")
@@ -390,7 +435,11 @@ class Subscriber(Client):
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         # The hot path of the load generator: one call per delivery, kept short.
-        if self.subscribed and frame.msg_type is WSMsgType.TEXT:
+        if (
+            self.subscribed
+            and frame.msg_type is WSMsgType.TEXT
+            and (DIALECT.MESSAGE is None or frame.get_payload_as_memoryview()[0] == DIALECT.MESSAGE)
+        ):
             self.on_data(frame)
         else:
             super().on_ws_frame(transport, frame)
@@ -412,8 +461,7 @@ class Subscriber(Client):
         if seq % self.CHECK_EVERY == 0:
             raw = frame.get_payload_as_bytes()
             try:
-                message = json.loads(raw)
-                ok = message["type"] == "data" and message["data"]["seq"] == seq
+                ok = DIALECT.data_seq(raw) == seq
             except Exception:
                 ok = False
             if not ok:
@@ -438,9 +486,8 @@ def delivery_latencies(
     return latencies
 
 
-def publish_payload(seq: int, pad: str) -> bytes:
-    data = {"seq": seq, "ts": perf(), "pad": pad}
-    return json.dumps({"type": "action", "channel": "publish", "data": data}).encode()
+def publish_payload(client: Client, seq: int, pad: str) -> bytes:
+    return DIALECT.publish(client.ack_id(), {"seq": seq, "ts": perf(), "pad": pad})
 
 
 async def publish_batch(
@@ -465,11 +512,11 @@ async def publish_batch(
         sent_at = perf()
         timeout = min(remaining, reply_timeout)
         try:
-            reply = await publisher.request(publish_payload(seq, pad), timeout)
+            reply = await publisher.request(publish_payload(publisher, seq, pad), timeout)
         except asyncio.TimeoutError:
             return send_times, f"broadcast blocked: no reply to publish #{seq} in {timeout:g} s"
-        if reply.get("type") != "action":
-            return send_times, f"publish failed: {reply}"
+        if not DIALECT.reply(reply)[1]:
+            return send_times, f"publish failed: {reply[:200]!r}"
         send_times.append(sent_at)
     return send_times, None
 
@@ -520,6 +567,8 @@ class PublisherProcess:
             str(args.server_pid),
             "--timeout",
             str(args.timeout),
+            "--dialect",
+            DIALECT.name,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
@@ -636,8 +685,8 @@ async def warm_up_server(url: str) -> None:
     """One connection that subscribes and calls an action, so lazy imports happen before."""
     (client,) = await open_clients(url, [Client], subscribe=True, timeout=10)
     try:
-        await client.request(b'{"type":"action","channel":"add","data":{"a":1,"b":2}}', 10)
-        await client.request(b'{"type":"unsubscribe","channel":"tick"}', 10)
+        await client.request(DIALECT.add(client.ack_id(), 1, 2, False), 10)
+        await client.request(DIALECT.unsubscribe(client.ack_id()), 10)
     finally:
         await close_all([client])
 
@@ -779,6 +828,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="benchmark load generator (picows)")
     parser.add_argument("workload", choices=sorted(WORKLOADS))
     parser.add_argument("--url", required=True)
+    parser.add_argument("--dialect", choices=sorted(DIALECTS), default="socketapi")
     parser.add_argument("--server-pid", type=int, required=True)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument(
@@ -802,7 +852,9 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    global DIALECT
     args = parse_args(argv)
+    DIALECT = DIALECTS[args.dialect]
     try:
         import uvloop
 

@@ -11,11 +11,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-COLORS = {"trio_socketapi": "#2a7ab9", "socketapi": "#9a9a9a", "raw_trio": "#e08a2c"}
+COLORS = {
+    "trio_socketapi": "#2a7ab9",
+    "socketapi": "#9a9a9a",
+    "raw_trio": "#e08a2c",
+    "python_socketio": "#5aa05a",
+    "raw_websockets": "#b05fa0",
+}
 LABELS = {
     "trio_socketapi": "trio_socketapi",
     "socketapi": "socketapi 0.2.0",
-    "raw_trio": "raw trio-websocket",
+    "raw_trio": "raw\ntrio-websocket",
+    "python_socketio": "python-socketio\n(uvloop)",
+    "raw_websockets": "raw websockets\n(asyncio)",
 }
 PANELS = [
     # (workload, key, title, higher is better, scale, unit)
@@ -46,7 +54,7 @@ def make_chart(document: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     summary = document["summary"]
-    servers = document["plan"]["servers"]
+    servers = document["plan"].get("compared", document["plan"]["servers"])
     env = document["environment"]
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
     for ax, (workload, key, title, higher, scale, _unit) in zip(axes.flat, PANELS, strict=False):

@@ -1,12 +1,24 @@
-"""The benchmark app on trio_socketapi."""
+"""The benchmark app on trio_socketapi; with ``BENCH_REDIS_URL`` set, on a Redis broker there
+(the ``--workers`` rows)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from trio_socketapi import SocketAPI
 
-app = SocketAPI(host="127.0.0.1")
+
+def broker() -> Any:
+    url = os.environ.get("BENCH_REDIS_URL")
+    if not url:
+        return None
+    from trio_socketapi.redis import RedisBroker
+
+    return RedisBroker(url)
+
+
+app = SocketAPI(host="127.0.0.1", broker=broker())
 
 
 @app.action("add")
