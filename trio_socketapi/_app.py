@@ -84,19 +84,30 @@ class SocketAPI(LifecycleDecorators):
         return self.servers_running > 0 or self.broker.is_shared
 
     def channel(
-        self, name: str, *, default_response: bool = False, history: History | None = None
+        self,
+        name: str,
+        *,
+        default_response: bool = False,
+        history: History | None = None,
+        presence: bool = False,
     ) -> Callable[[Callable[P, Awaitable[R]]], ChannelHandler[P, R]]:
         """Declare a channel; awaiting the decorated function broadcasts its result.
 
         ``default_response`` (``False`` here, ``True`` on ``Router.channel``, as in socketapi)
         sends the function's result to a client right after its ``subscribed``. ``history``
-        keeps each stream's publications so reconnecting clients recover (docs/history.md).
+        keeps each stream's publications so reconnecting clients recover, ``presence`` tracks
+        who is subscribed to each stream (docs/history.md).
         Raises ``ValueError`` if a channel of that name exists.
         """
 
         def decorate(func: Callable[P, Awaitable[R]]) -> ChannelHandler[P, R]:
             handler = ChannelHandler(
-                func, name, default_response, history=history, local_names=decorating_scope()
+                func,
+                name,
+                default_response,
+                history=history,
+                presence=presence,
+                local_names=decorating_scope(),
             )
             self.registry.add_channel(handler)
             handler.bind(self)

@@ -21,6 +21,7 @@ import pydantic_core
 import trio
 
 from ._history import History, MemoryStreams, Publication, Replay, Since
+from ._presence import LocalPresence
 from ._protocol import to_json
 
 StreamKeys = Sequence[tuple[bytes, Mapping[str, Any]]]
@@ -41,6 +42,9 @@ class Broadcast:
     key: Mapping[str, Any]
     data_json: bytes | None
     positions: tuple[tuple[bytes, int, str], ...] | None = None
+    event: tuple[str, str, bytes] | None = None
+    """A presence change instead of a publication: ``(kind, connection id, info JSON)``,
+    ``kind`` "join" or "leave", in the stream ``key`` names (its whole key)."""
 
     def encode(self) -> bytes:
         """The broker wire form: ``{"channel": C, "key": {...}, "data": D}`` (no ``data``: None),
@@ -51,6 +55,10 @@ class Broadcast:
         if self.positions is not None:
             streams = [[key.decode(), offset, epoch] for key, offset, epoch in self.positions]
             parts += (b',"streams":', to_json(streams))
+        if self.event is not None:
+            kind, client_id, info_json = self.event
+            parts += (b',"event":[', to_json(kind), b",", to_json(client_id), b",")
+            parts += (info_json, b"]")
         parts.append(b"}")
         return b"".join(parts)
 
@@ -67,7 +75,21 @@ class Broadcast:
         positions = None
         if "streams" in message:
             positions = _positions(message["streams"])
-        return cls(message["channel"], key, data_json, positions)
+        event = None
+        if "event" in message:
+            event = _event(message["event"])
+        return cls(message["channel"], key, data_json, positions, event)
+
+
+def _event(event: object) -> tuple[str, str, bytes]:
+    if (
+        not isinstance(event, list)
+        or len(event) != 3
+        or event[0] not in ("join", "leave")
+        or not isinstance(event[1], str)
+    ):
+        raise ValueError('broker message \'event\' must be ["join" or "leave", id, info]')
+    return event[0], event[1], to_json(event[2])
 
 
 def _positions(streams: object) -> tuple[tuple[bytes, int, str], ...]:
@@ -126,6 +148,17 @@ class Broker(Protocol):
     ) -> list[Publication]:
         """The newest ``limit`` kept publications of a stream, oldest first."""
 
+    async def keep_presence(self, local: LocalPresence) -> None:
+        """Count ``local``'s entries in ``presence`` answers until cancelled (refreshing them
+        where they are shared, so they expire once this stops)."""
+
+    async def presence_changed(self, event: Broadcast, key: bytes) -> None:
+        """Record a join or leave (``event.event``) of stream ``key`` where presence is shared,
+        and send it to every server, which tells its subscribers."""
+
+    async def presence(self, channel: str, key: bytes) -> dict[str, Any]:
+        """Who is in a stream: connection id to ``info``, over every server reached."""
+
 
 class MemoryBroker:
     """The default broker: delivers to the receivers running in this process, synchronously."""
@@ -134,6 +167,7 @@ class MemoryBroker:
         self._receivers: list[Receiver] = []
         self.streams = MemoryStreams()
         """The history of this app's channels, kept in this process."""
+        self._presence: list[LocalPresence] = []
 
     @property
     def is_shared(self) -> bool:
@@ -174,6 +208,26 @@ class MemoryBroker:
     ) -> list[Publication]:
         """The kept publications in this process."""
         return self.streams.recent(channel, key, limit, history, trio.current_time())
+
+    async def keep_presence(self, local: LocalPresence) -> None:
+        """Answer ``presence`` from ``local`` too, until cancelled."""
+        self._presence.append(local)
+        try:
+            await trio.sleep_forever()
+        finally:
+            self._presence.remove(local)
+
+    async def presence_changed(self, event: Broadcast, key: bytes) -> None:
+        """Deliver the join or leave to the servers of this process."""
+        await self.publish(event)
+
+    async def presence(self, channel: str, key: bytes) -> dict[str, Any]:
+        """The entries of the servers running in this process."""
+        found: dict[str, Any] = {}
+        for local in self._presence:
+            for client_id, info_json in local.members(channel, key).items():
+                found[client_id] = pydantic_core.from_json(info_json)
+        return found
 
     async def run(
         self, receiver: Receiver, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED

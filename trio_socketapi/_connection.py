@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -28,6 +29,11 @@ class Connection:
     """The peer's (address, port), or ``None`` when the transport has no address (in-memory)."""
     state: dict[str, Any] = attrs.field(factory=dict)
     """Per-connection storage for the application."""
+    id: str = attrs.field(factory=lambda: secrets.token_hex(8))
+    """A random id naming this connection in presence entries and ``join``/``leave`` frames."""
+    info: Any = None
+    """What ``presence`` shows of this connection (JSON-serialisable); set it in a handshake
+    hook or a dependency before the client subscribes (e.g. the signed-in user's name)."""
 
     @property
     def query_params(self) -> dict[str, str]:

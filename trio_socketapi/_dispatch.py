@@ -25,13 +25,16 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+import pydantic_core
 import trio
 
+from ._broker import Broadcast
 from ._connection import Connection
 from ._counters import Counters
 from ._frames import text_frame
 from ._hub import Hub, Subscriber, key_of
 from ._metrics import Metrics
+from ._presence import LocalPresence
 from ._protocol import (
     ACTION_NOT_FOUND,
     CHANNEL_NOT_FOUND,
@@ -88,8 +91,10 @@ class Dispatcher:
         counters: Counters,
         broker: Broker,
         metrics: Metrics | None = None,
+        presence: LocalPresence | None = None,
     ) -> None:
         self._broker = broker
+        self._presence = presence or LocalPresence()
         self._registry = registry
         self._hub = hub
         self._publish_policy = publish_policy
@@ -162,12 +167,41 @@ class Dispatcher:
             default_frame = encode_data(to_json(handler.name), data_json, params_json)
         if handler.history_config is not None and inbound.id is not None:
             await self._subscribe_with_history(peer, inbound, handler, params, default_frame)
-            return None
-        # Registering and queueing "subscribed" happen with no checkpoint between them, so every
-        # broadcast the client sees after "subscribed" reaches it.
-        self._hub.subscribe(peer, handler.name, params, extended=inbound.id is not None)
-        await peer.send(text_frame(encode_reply("subscribed", inbound.channel, id=inbound.id)))
-        return default_frame
+        else:
+            # Registering and queueing "subscribed" happen with no checkpoint between them, so
+            # every broadcast the client sees after "subscribed" reaches it.
+            self._hub.subscribe(peer, handler.name, params, extended=inbound.id is not None)
+            await peer.send(text_frame(encode_reply("subscribed", inbound.channel, id=inbound.id)))
+            if default_frame is not None:
+                await peer.send(text_frame(default_frame))
+        if handler.presence_enabled:
+            await self._join(peer.connection, handler.name, params)
+        return None
+
+    async def _join(self, connection: Connection, channel: str, params: dict[str, Any]) -> None:
+        """Enter the connection in the stream's presence and announce it (once per stream)."""
+        key = key_of(params)
+        info_json = to_json(connection.info)
+        if self._presence.add(channel, key, connection.id, info_json):
+            await self._announce(
+                Broadcast(channel, params, None, event=("join", connection.id, info_json)), key
+            )
+
+    async def announce_leaves(self, client_id: str, left: list[tuple[str, bytes, bytes]]) -> None:
+        """Announce that ``client_id`` left these streams (``(channel, key JSON, info JSON)``)."""
+        for channel, key, info_json in left:
+            params = pydantic_core.from_json(key) if key else {}
+            await self._announce(
+                Broadcast(channel, params, None, event=("leave", client_id, info_json)), key
+            )
+
+    async def _announce(self, event: Broadcast, key: bytes) -> None:
+        # The entry is in this server's presence either way; where presence is shared, the
+        # broker's refresh puts it there later if this fails now.
+        try:
+            await self._broker.presence_changed(event, key)
+        except Exception as exc:
+            logger.warning("presence change in %r not announced: %s", event.channel, exc)
 
     async def _subscribe_with_history(
         self,
@@ -225,6 +259,19 @@ class Dispatcher:
                 kwargs = await signature.resolve(inbound.data, peer.connection)
                 params = {name: kwargs[name] for name in signature.key_params}
             self._hub.unsubscribe(peer, handler.name, params)
+            if handler.presence_enabled:
+                client_id = peer.connection.id
+                if params is None:
+                    left = self._presence.remove_client(client_id, handler.name)
+                else:
+                    key = key_of(params)
+                    info_json = self._presence.members(handler.name, key).get(client_id)
+                    left = []
+                    if info_json is not None and self._presence.remove(
+                        handler.name, key, client_id
+                    ):
+                        left = [(handler.name, key, info_json)]
+                await self.announce_leaves(client_id, left)
         return encode_reply("unsubscribed", inbound.channel, id=inbound.id)
 
     async def _publish(self, peer: Peer, inbound: Inbound) -> bytes:

@@ -60,6 +60,7 @@ class ChannelHandler(Generic[P, R]):
         default_response: bool,
         *,
         history: History | None = None,
+        presence: bool = False,
         local_names: Mapping[str, Any] | None = None,
     ) -> None:
         self.func = func
@@ -67,6 +68,8 @@ class ChannelHandler(Generic[P, R]):
         self.default_response = default_response
         self.history_config = history
         """How much of each stream's publications is kept (``None``: no history)."""
+        self.presence_enabled = presence
+        """Whether subscribers are tracked per stream (``presence``, join/leave frames)."""
         self.signature: CompiledSignature = compile_signature(func, local_names=local_names)
         self.subscribe_signature: CompiledSignature = compile_signature(
             func, keys_only=True, local_names=local_names
@@ -114,16 +117,32 @@ class ChannelHandler(Generic[P, R]):
         """
         if self.history_config is None:
             raise ValueError(f"channel {self.name!r} keeps no history (history=History(...))")
+        params = self._stream_key(key, "history")
+        broker = self._apps[0].broker
+        return await broker.recent(self.name, key_of(params), limit, self.history_config)
+
+    async def presence(self, **key: Any) -> dict[str, Any]:
+        """Who is subscribed to one stream: connection id to that connection's ``info``.
+
+        Over every server of the first app this channel is served by: the servers running in
+        this process, or every process with a ``RedisBroker``. ``key`` names the channel's whole
+        key. Raises ``ValueError`` if the channel has no presence or is in no app,
+        ``TypeError`` for another key, and what the broker raises (``BrokerUnavailable``).
+        """
+        if not self.presence_enabled:
+            raise ValueError(f"channel {self.name!r} has no presence (presence=True)")
+        params = self._stream_key(key, "presence")
+        return await self._apps[0].broker.presence(self.name, key_of(params))
+
+    def _stream_key(self, key: dict[str, Any], what: str) -> dict[str, Any]:
         if not self._apps:
             raise ValueError(f"channel {self.name!r} is not included in an app")
         if set(key) != set(self.signature.key_params):
             raise TypeError(
-                f"channel {self.name!r} history needs exactly its key "
+                f"channel {self.name!r} {what} needs exactly its key "
                 f"{list(self.signature.key_params)}, got {sorted(key)}"
             )
-        params = self.signature.validate_key(key)
-        broker = self._apps[0].broker
-        return await broker.recent(self.name, key_of(params), limit, self.history_config)
+        return self.signature.validate_key(key)
 
     def _arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         return dict(self._python_signature.bind_partial(*args, **kwargs).arguments)

@@ -181,6 +181,16 @@ class Hub:
                 delivered += len(subscribers)
         return delivered
 
+    def notify(self, channel: str, key: Mapping[str, Any], frame: bytes) -> int:
+        """Send a non-data ``frame`` (presence) to the extended subscribers of one key group."""
+        group = self._channels.get(channel, {}).get(key_of(key))
+        if group is None:
+            return 0
+        subscribers = list(group.extended)
+        for subscriber in subscribers:
+            subscriber.deliver(frame)
+        return len(subscribers)
+
     def _publish_recorded(
         self,
         channel: str,

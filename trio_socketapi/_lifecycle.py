@@ -91,6 +91,7 @@ async def open_server(server: Server) -> AsyncIterator[trio.Nursery]:
                     for task in app.registry.background_tasks:
                         background.start_soon(task)
                     background.start_soon(server.run_keepalive)
+                    background.start_soon(server.run_presence)
                     try:
                         yield nursery
                     finally:

@@ -25,17 +25,28 @@ class Router(LifecycleDecorators):
         self.registry = Registry()
 
     def channel(
-        self, name: str, *, default_response: bool = True, history: History | None = None
+        self,
+        name: str,
+        *,
+        default_response: bool = True,
+        history: History | None = None,
+        presence: bool = False,
     ) -> Callable[[Callable[P, Awaitable[R]]], ChannelHandler[P, R]]:
         """Declare a channel. ``default_response`` defaults to ``True`` here, as in socketapi;
-        ``history`` keeps its publications for recovery (docs/history.md).
+        ``history`` keeps its publications for recovery, ``presence`` tracks who is subscribed
+        (docs/history.md).
 
         Raises ``ValueError`` if this router already has a channel of that name.
         """
 
         def decorate(func: Callable[P, Awaitable[R]]) -> ChannelHandler[P, R]:
             handler = ChannelHandler(
-                func, name, default_response, history=history, local_names=decorating_scope()
+                func,
+                name,
+                default_response,
+                history=history,
+                presence=presence,
+                local_names=decorating_scope(),
             )
             self.registry.add_channel(handler)
             return handler

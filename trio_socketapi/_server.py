@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import ssl
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import pydantic
@@ -20,6 +21,7 @@ from trio_websocket import wrap_server_stream
 from ._broker import Broadcast
 from ._connection import Connection
 from ._dispatch import Dispatcher
+from ._frames import text_frame
 from ._handshake import LOOPBACK_HOSTS, HandshakeRefused, check_handshake, is_loopback
 from ._http import Site
 from ._http_io import answer_unless_upgrade
@@ -28,7 +30,8 @@ from ._lifecycle import open_server
 from ._listeners import open_listeners
 from ._metrics import render
 from ._open_files import ensure_open_files_for
-from ._protocol import CLOSE_REASONS, CloseCode
+from ._presence import LocalPresence, encode_presence_event
+from ._protocol import CLOSE_REASONS, CloseCode, to_json
 from ._session import Session
 from ._settings import Settings
 from ._wire import ServerTransport, handshake_host, peer_address, release_handshake_state
@@ -58,6 +61,8 @@ class Server:
         )
         self.app = app
         self.hub = Hub(app.counters)
+        self.presence = LocalPresence()
+        """The presence entries of this server's connections."""
         self._metrics = app.metrics if settings.serve_metrics else None
         self._dispatcher = Dispatcher(
             app.registry,
@@ -67,6 +72,7 @@ class Server:
             app.counters,
             app.broker,
             self._metrics,
+            self.presence,
         )
         self._connections: dict[trio.CancelScope, Session | None] = {}
         self._drained = trio.Event()
@@ -110,6 +116,10 @@ class Server:
             key = handler.signature.validate_key(broadcast.key)
         except pydantic.ValidationError as exc:
             logger.warning("broadcast to %r with an invalid key dropped: %s", handler.name, exc)
+            return
+        if broadcast.event is not None:
+            if handler.presence_enabled and len(key) == len(handler.signature.key_params):
+                self.hub.notify(handler.name, key, _event_frame(handler.name, key, broadcast.event))
             return
         positions = None
         if broadcast.positions is not None:
@@ -210,7 +220,25 @@ class Server:
             closed.code if closed else None,
             closed.reason if closed else None,
         )
+        await self._announce_leaves(session.connection.id)
         nursery.cancel_scope.cancel()
+
+    async def run_presence(self) -> None:
+        """Let the broker count (and refresh) this server's presence entries while it serves."""
+        await self.app.broker.keep_presence(self.presence)
+
+    async def _announce_leaves(self, client_id: str, channel: str | None = None) -> None:
+        """A connection left its presence streams (of ``channel``, or all): tell everyone.
+
+        Bounded by ``close_timeout``; a leave that cannot be announced (Redis down) is logged
+        and its entry, gone here, expires where it is shared.
+        """
+        left = self.presence.remove_client(client_id, channel)
+        if not left:
+            return
+        with trio.move_on_after(self.settings.close_timeout) as bounded:
+            bounded.shield = True
+            await self._dispatcher.announce_leaves(client_id, left)
 
     async def _open_session(
         self,
@@ -309,6 +337,14 @@ async def serve(
         with trio.CancelScope(shield=True):
             for listener in listeners:
                 await listener.aclose()
+
+
+def _event_frame(channel: str, key: Mapping[str, Any], event: tuple[str, str, bytes]) -> bytes:
+    kind, client_id, info_json = event
+    params_json = to_json(dict(key)) if key else None
+    return text_frame(
+        encode_presence_event(kind, to_json(channel), params_json, client_id, info_json)
+    )
 
 
 def _peer_text(peer: tuple[str, int] | None) -> str:

@@ -30,6 +30,7 @@ error rather than an endless retry.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import sys
@@ -43,6 +44,7 @@ import trio
 from ._broker import Broadcast, Receiver, StreamKeys
 from ._forward import PublishError
 from ._history import History, Publication, Replay, Since
+from ._presence import LocalPresence
 
 try:
     import anyio
@@ -52,6 +54,7 @@ try:
     from coredis.retry import NoRetryPolicy
 
     from ._redis_history import RedisStreams
+    from ._redis_presence import RedisPresence
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError("RedisBroker needs coredis: pip install 'trio_socketapi[redis]'") from exc
 
@@ -115,9 +118,12 @@ class RedisBroker:
         reconnect_delay: float = 0.1,
         max_reconnect_delay: float = 5.0,
         ping_interval: float = 15.0,
+        presence_ttl: float = 15.0,
     ) -> None:
         if not channel:
             raise ValueError("channel must be a non-empty string")
+        if presence_ttl <= 0:
+            raise ValueError("presence_ttl must be positive")
         if timeout <= 0 or reconnect_delay <= 0 or max_reconnect_delay < reconnect_delay:
             raise ValueError(
                 "timeout and reconnect_delay must be positive, max_reconnect_delay at least "
@@ -134,6 +140,8 @@ class RedisBroker:
         # Clients of the subscriptions ``run`` holds open; ``publish`` borrows the newest one.
         self._live: list[coredis.Redis[bytes]] = []
         self._streams = RedisStreams(channel)
+        self.presence_ttl = presence_ttl
+        self._presence = RedisPresence(channel, presence_ttl)
 
     def __repr__(self) -> str:
         return f"RedisBroker({self._where!r}, channel={self.channel!r})"
@@ -197,6 +205,41 @@ class RedisBroker:
         return await self._command(
             lambda client: self._streams.recent(client, channel, key, limit, history),
             f"history of {channel!r} unavailable",
+        )
+
+    async def keep_presence(self, local: LocalPresence) -> None:
+        """Refresh ``local``'s entries in Redis every ``presence_ttl / 3`` until cancelled.
+
+        A refresh that fails (Redis down) is logged and tried again at the next one; entries
+        this process no longer refreshes expire ``presence_ttl`` after the last refresh.
+        """
+        while True:
+            await trio.sleep(self.presence_ttl / 3)
+            for channel, key, entries in local.streams():
+                refresh = functools.partial(
+                    self._presence.refresh, channel=channel, key=key, entries=entries
+                )
+                try:
+                    await self._command(
+                        refresh,
+                        f"presence of {channel!r} not refreshed",
+                    )
+                except BrokerUnavailable as exc:
+                    logger.info("%s", exc)
+                    break
+
+    async def presence_changed(self, event: Broadcast, key: bytes) -> None:
+        """Record the join or leave in Redis and ``PUBLISH`` it, in one script."""
+        await self._command(
+            lambda client: self._presence.change(client, event, key),
+            f"presence change in {event.channel!r} lost",
+        )
+
+    async def presence(self, channel: str, key: bytes) -> dict[str, Any]:
+        """Every process's entries of the stream that have not expired."""
+        return await self._command(
+            lambda client: self._presence.members(client, channel, key),
+            f"presence of {channel!r} unavailable",
         )
 
     async def _command(self, call: Callable[[coredis.Redis[bytes]], Awaitable[T]], lost: str) -> T:
