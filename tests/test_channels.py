@@ -119,14 +119,19 @@ async def test_default_response_data_key_follows_the_action_rule(
         assert await client.receive_json() == frame
 
 
-async def test_subscribe_calls_the_function_with_only_its_required_on_subscribe_parameters(
+async def test_subscribe_passes_the_non_key_parameters_sent_validated_to_the_function(
     app: SocketAPI, connect: Any, calls: list[dict[str, Any]]
 ) -> None:
     async with connect(app) as client:
-        reply = await client.subscribe("room", {"room": "3", "text": "ignored on subscribe"})
+        reply = await client.subscribe("room", {"room": "3", "text": "sent on subscribe"})
         assert reply == subscribed("room")
-        assert await client.subscribe("chat", {"message": "ignored too"}) == subscribed("chat")
-    assert calls == [{"room": 3, "text": "hi"}, {"message": "welcome"}]
+        assert await client.subscribe("chat", {"message": "hello"}) == subscribed("chat")
+        assert await client.subscribe("room", {"room": 4}) == subscribed("room")
+    assert calls == [
+        {"room": 3, "text": "sent on subscribe"},
+        {"message": "hello"},
+        {"room": 4, "text": "hi"},
+    ]
 
 
 SUBSCRIBE_ERRORS = [
@@ -145,6 +150,12 @@ SUBSCRIBE_ERRORS = [
         {"text": "no key"},
         error("Invalid parameters for action 'room_feed'"),
         id="only-non-key-parameters",
+    ),
+    pytest.param(
+        "room",
+        {"room": 1, "text": ["not", "a", "str"]},
+        error("Invalid parameters for action 'room_feed'"),
+        id="non-key-invalid",
     ),
 ]
 
@@ -181,17 +192,46 @@ async def test_a_channel_function_that_raises_on_subscribe_makes_no_subscription
         assert server._server.hub.subscriber_count("guarded") == 0
 
 
-async def test_subscribing_to_a_channel_whose_other_parameters_are_required_is_an_error(
+@pytest.mark.parametrize("default_response", [True, False])
+async def test_a_required_parameter_not_sent_subscribes_without_calling_the_function(
+    app: SocketAPI, serve: Any, default_response: bool
+) -> None:
+    called: list[str] = []
+
+    @app.channel("events", default_response=default_response)
+    async def events(event: str, data: dict[str, Any]) -> dict[str, Any]:
+        called.append(event)
+        return {"event": event, "data": data}
+
+    async with serve(app) as server, server.connect() as client:
+        assert await client.subscribe("events", {"event": "only one of two"}) == subscribed(
+            "events"
+        )
+        assert await client.action("ping") == PONG  # no default response came first
+        assert called == []
+        await events(event="order_created", data={"id": 1})
+        assert await client.receive_json() == data(
+            "events", {"event": "order_created", "data": {"id": 1}}
+        )
+        assert server._server.hub.subscriber_count("events") == 1
+
+
+async def test_a_required_parameter_sent_invalid_is_still_refused(
     app: SocketAPI, serve: Any
 ) -> None:
-    @app.channel("events")
-    async def events(event: str) -> str:
-        return event
+    @app.channel("events", default_response=True)
+    async def events(event: str, data: dict[str, Any]) -> dict[str, Any]:
+        return {"event": event, "data": data}
 
-    with pytest.raises(TypeError) as raised:
-        await events.func()  # what subscribe does: no non-key arguments
     async with serve(app) as server, server.connect() as client:
-        assert await client.subscribe("events") == error(str(raised.value))
+        reply = await client.subscribe("events", {"data": "not a dict"})
+        assert reply == error("Invalid parameters for action 'events'")
+        assert server._server.hub.subscriber_count("events") == 0
+        reply = await client.subscribe("events", {"event": 5, "data": "x"}, id=1)
+        assert [(e["loc"], e["type"]) for e in reply["errors"]] == [
+            (["event"], "string_type"),
+            (["data"], "dict_type"),
+        ]
         assert server._server.hub.subscriber_count("events") == 0
 
 

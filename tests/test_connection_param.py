@@ -164,6 +164,5 @@ async def test_a_channel_function_receives_the_connection_on_subscribe(
             "type": "data",
             "channel": "presence",
             "data": "joined 5",
-            "params": {"room": 5},
         }
     assert seen == [("/lobby", 5)]

@@ -87,8 +87,8 @@ async def assert_nothing_queued(client: TestClient) -> None:
     assert await client.unsubscribe("probe") == {"type": "unsubscribed", "channel": "probe"}
 
 
-def chat_message(room: str, text: str, author: str = "ada") -> dict[str, Any]:
-    return {"room": room, "author": author, "text": text}
+def chat_message(room: str, text: str, user: str = "ada") -> dict[str, Any]:
+    return {"user": user, "text": text, "room": room}
 
 
 # --- users ------------------------------------------------------------------------------------
@@ -139,21 +139,23 @@ async def test_request_id_is_echoed_on_replies_and_errors(
         }
 
 
-async def test_user_status_subscriber_first_receives_everyones_presence(
+async def test_user_status_subscribe_without_user_id_sends_no_default_response(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with example_server() as server, server.connect() as watcher:
         assert await watcher.subscribe("user_status") == subscribed("user_status")
+        await assert_nothing_queued(watcher)
+
+
+async def test_user_status_subscribe_with_user_id_gets_the_documented_default_response(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with example_server() as server, server.connect() as watcher:
+        assert await watcher.subscribe("user_status", {"user_id": "1"}) == subscribed("user_status")
         assert await watcher.receive_json() == {
             "type": "data",
             "channel": "user_status",
-            "data": {
-                "statuses": [
-                    {"user_id": 1, "status": "online"},
-                    {"user_id": 2, "status": "away"},
-                    {"user_id": 3, "status": "offline"},
-                ]
-            },
+            "data": {"user_id": 1, "status": "online"},
         }
 
 
@@ -162,24 +164,45 @@ async def test_update_status_broadcasts_user_status_to_every_subscriber(
 ) -> None:
     async with (
         example_server() as server,
-        server.connect("/?token=ada-token") as ada,
+        server.connect() as admin,
         server.connect() as watcher1,
         server.connect() as watcher2,
     ):
-        for watcher in (watcher1, watcher2):
-            assert await watcher.subscribe("user_status") == subscribed("user_status")
-            await watcher.receive_json()  # the presence snapshot
+        assert await watcher1.subscribe("user_status") == subscribed("user_status")
+        assert await watcher2.subscribe("user_status", {"user_id": 3}) == subscribed("user_status")
+        await watcher2.receive_json()  # its default response
 
-        reply = await ada.action("update_status", {"status": "away"})
+        reply = await admin.action("update_status", {"user_id": 2, "status": "online"})
 
-        assert reply == completed("update_status", {"id": 1, "name": "Ada", "status": "away"})
-        for watcher in (watcher1, watcher2):
+        assert reply == completed("update_status", {"id": 2, "name": "Grace", "status": "online"})
+        for watcher in (watcher1, watcher2):  # user_id is not a key: every subscriber
             assert await watcher.receive_json() == {
                 "type": "data",
                 "channel": "user_status",
-                "data": {"user_id": 1, "status": "away"},
+                "data": {"user_id": 2, "status": "online"},
             }
-        assert (await watcher1.action("get_user", {"user_id": 1}))["data"]["status"] == "away"
+        await assert_nothing_queued(admin)
+
+
+async def test_update_my_status_changes_the_signed_in_user_and_broadcasts(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with (
+        example_server() as server,
+        server.connect("/?token=ada-token") as ada,
+        server.connect() as watcher,
+    ):
+        assert await watcher.subscribe("user_status") == subscribed("user_status")
+
+        reply = await ada.action("update_my_status", {"status": "away"})
+
+        assert reply == completed("update_my_status", {"id": 1, "name": "Ada", "status": "away"})
+        assert await watcher.receive_json() == {
+            "type": "data",
+            "channel": "user_status",
+            "data": {"user_id": 1, "status": "away"},
+        }
+        assert (await watcher.action("get_user", {"user_id": 1}))["data"]["status"] == "away"
         await assert_nothing_queued(ada)  # ada did not subscribe
 
 
@@ -192,9 +215,8 @@ async def test_update_status_without_a_token_is_refused_and_broadcasts_nothing(
         server.connect() as watcher,
     ):
         await watcher.subscribe("user_status")
-        await watcher.receive_json()
 
-        assert await stranger.action("update_status", {"status": "away"}) == error(
+        assert await stranger.action("update_my_status", {"status": "away"}) == error(
             "Sign in first: connect with ?token=<your token> in the URL."
         )
 
@@ -206,7 +228,10 @@ async def test_update_status_rejects_an_unknown_status(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with example_server() as server, server.connect("/?token=ada-token") as ada:
-        assert await ada.action("update_status", {"status": "busy"}) == error(
+        assert await ada.action("update_my_status", {"status": "busy"}) == error(
+            "Invalid parameters for action 'update_my_status'"
+        )
+        assert await ada.action("update_status", {"user_id": 1, "status": "busy"}) == error(
             "Invalid parameters for action 'update_status'"
         )
 
@@ -216,7 +241,7 @@ async def test_a_client_cannot_pass_the_signed_in_user_as_data(
 ) -> None:
     async with example_server() as server, server.connect("/?token=ada-token") as ada:
         impostor = {"status": "away", "me": {"id": 2, "name": "Grace", "status": "away"}}
-        reply = await ada.action("update_status", impostor)
+        reply = await ada.action("update_my_status", impostor)
         assert reply["data"] == {"id": 1, "name": "Ada", "status": "away"}
         assert users.USERS[2].status == "away"  # unchanged: Grace was away already
         assert users.USERS[1].status == "away"
@@ -243,7 +268,6 @@ async def test_chat_subscribe_replies_subscribed_then_a_welcome_for_that_room(
             "type": "data",
             "channel": "chat_room",
             "data": {"room": "a", "text": "Welcome to room a!"},
-            "params": {"room_id": "a"},
         }
 
 
@@ -274,14 +298,13 @@ async def test_send_message_reaches_only_the_subscribers_of_its_room(
 
         assert reply["status"] == "completed"
         sent = reply["data"]
-        assert {k: sent[k] for k in ("room", "author", "text")} == chat_message("a", "hi")
+        assert {k: sent[k] for k in ("user", "text", "room")} == chat_message("a", "hi")
         assert datetime.fromisoformat(sent["sent_at"].replace("Z", "+00:00")).tzinfo
         for client in (a1, a2):
             assert await client.receive_json() == {
                 "type": "data",
                 "channel": "chat_room",
                 "data": sent,
-                "params": {"room_id": "a"},
             }
         await assert_nothing_queued(b1)
         await assert_nothing_queued(sender)
@@ -291,8 +314,8 @@ async def test_one_connection_in_two_rooms_tells_them_apart_by_params(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with example_server() as server, server.connect() as client:
-        for room in ("a", "b"):
-            await client.subscribe("chat_room", {"room_id": room})
+        for room in ("a", "b"):  # an id opts the subscription's data frames into "params"
+            await client.subscribe("chat_room", {"room_id": room}, id=room)
             await client.receive_json()
 
         async def say(room: str, text: str) -> None:
@@ -396,7 +419,7 @@ async def test_notify_user_reaches_only_that_users_subscribers(
 
         assert reply == completed("notify_user")  # returns None: no data key
         frame = await grace.receive_json()
-        assert frame["params"] == {"user_id": 2}
+        assert set(frame) == {"type", "channel", "data"}  # no id on subscribe: no "params"
         assert {k: v for k, v in frame["data"].items() if k != "sent_at"} == {
             "user_id": 2,
             "notification_type": "order",
@@ -447,11 +470,14 @@ async def test_create_order_replies_with_the_order_and_publishes_to_analytics(
         }
 
 
-async def test_create_order_quantity_defaults_to_one(
+async def test_create_order_needs_a_quantity_as_in_the_routers_docs(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with example_server() as server, server.connect() as client:
-        reply = await client.action("create_order", {"product_id": 2})
+        assert await client.action("create_order", {"product_id": 2}) == error(
+            "Invalid parameters for action 'create_order'"
+        )
+        reply = await client.action("create_order", {"product_id": 2, "quantity": 1})
         assert (reply["data"]["quantity"], reply["data"]["total_cents"]) == (1, 300)
 
 
@@ -465,7 +491,7 @@ async def test_failed_orders_are_errors_and_publish_nothing(
     ):
         await dashboard.subscribe("analytics")
 
-        assert await shop.action("create_order", {"product_id": 99}) == error(
+        assert await shop.action("create_order", {"product_id": 99, "quantity": 1}) == error(
             "Product 99 not found."
         )
         assert await shop.action("create_order", {"product_id": 1, "quantity": 0}) == error(
@@ -519,6 +545,7 @@ async def test_every_router_is_served_under_plain_names(
     assert set(main.app.registry.actions) == {
         "get_user",
         "update_status",
+        "update_my_status",
         "send_message",
         "get_history",
         "notify_user",

@@ -273,7 +273,8 @@ def expected_reply(message: Any) -> dict[str, Any] | None:
     if models is None:
         return error(f"Channel '{channel}' not found.")
     if message_type == "subscribe":
-        if valid(models[0], params) is None:
+        # Every parameter sent is validated, key or not (PROTOCOL.md, "Channels").
+        if valid(models[1], params) is None:
             return invalid(name or "")
         return reply("subscribed")
     # publish: data present but not an object is an error (PROTOCOL.md, "Robust input").

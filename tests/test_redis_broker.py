@@ -199,7 +199,9 @@ def ticker_frame(value: int) -> dict[str, Any]:
 
 
 def room_frame(room: str, text: str) -> dict[str, Any]:
-    return {"type": "data", "channel": "room", "data": {"text": text}, "params": {"room": room}}
+    """A room's data frame as a subscriber without an ``id`` gets it (no ``params``)."""
+    del room  # which room it is shows only in the text
+    return {"type": "data", "channel": "room", "data": {"text": text}}
 
 
 async def serve(exits: AsyncExitStack, node: Node) -> TestServer:

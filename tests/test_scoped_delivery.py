@@ -2,6 +2,8 @@
 
 PROTOCOL.md "Scoped delivery": rooms, per-user notifications, several keys on one connection,
 ``params`` on keyed data frames, broadcasts that omit a key, and unsubscribing one key or all.
+Every client here subscribes with an ``id`` (``id=1``): that opts its data frames into ``params``
+(tests/test_extensions_opt_in.py covers subscriptions without one).
 "Nothing arrived" is shown by sequence: a later frame is the very next one the client receives.
 """
 
@@ -24,7 +26,7 @@ def data(channel: str, value: Any, params: dict[str, Any] | None = None) -> dict
 
 
 def subscribed(channel: str) -> dict[str, Any]:
-    return {"type": "subscribed", "channel": channel}
+    return {"type": "subscribed", "channel": channel, "id": 1}
 
 
 def unsubscribed(channel: str) -> dict[str, Any]:
@@ -67,8 +69,8 @@ def channel(app: SocketAPI, name: str) -> Any:
 async def test_a_room_broadcast_reaches_that_room_only(app: SocketAPI, serve: Any) -> None:
     chat_room = channel(app, "chat_room")
     async with serve(app) as server, server.connect() as in_a, server.connect() as in_b:
-        assert await in_a.subscribe("chat_room", {"room_id": "a"}) == subscribed("chat_room")
-        assert await in_b.subscribe("chat_room", {"room_id": "b"}) == subscribed("chat_room")
+        assert await in_a.subscribe("chat_room", {"room_id": "a"}, id=1) == subscribed("chat_room")
+        assert await in_b.subscribe("chat_room", {"room_id": "b"}, id=1) == subscribed("chat_room")
         await chat_room(room_id="a", message="for a")
         await chat_room(room_id="b", message="for b")
         assert await in_a.receive_json() == data("chat_room", "for a", {"room_id": "a"})
@@ -81,10 +83,12 @@ async def test_notifications_reach_the_user_whose_int_key_matches_after_coercion
 ) -> None:
     notifications = channel(app, "notifications")
     async with serve(app) as server, server.connect() as user7, server.connect() as user8:
-        assert await user7.subscribe("notifications", {"user_id": "7"}) == subscribed(
+        assert await user7.subscribe("notifications", {"user_id": "7"}, id=1) == subscribed(
             "notifications"
         )
-        assert await user8.subscribe("notifications", {"user_id": 8}) == subscribed("notifications")
+        assert await user8.subscribe("notifications", {"user_id": 8}, id=1) == subscribed(
+            "notifications"
+        )
         assert await notifications(user_id=7, notification_type="mention") == "mention"
         assert await notifications(user_id="8", notification_type="reply") == "reply"
         assert await user7.receive_json() == data("notifications", "mention", {"user_id": 7})
@@ -97,7 +101,9 @@ async def test_one_connection_in_several_rooms_tells_them_apart_by_params(
     chat_room = channel(app, "chat_room")
     async with connect(app) as client:
         for room in ("a", "b", "c"):
-            assert await client.subscribe("chat_room", {"room_id": room}) == subscribed("chat_room")
+            assert await client.subscribe("chat_room", {"room_id": room}, id=1) == subscribed(
+                "chat_room"
+            )
         await chat_room(room_id="b", message="1")
         await chat_room(room_id="a", message="2")
         await chat_room(room_id="z", message="nobody")
@@ -111,7 +117,9 @@ async def test_a_key_passed_positionally_scopes_the_broadcast_too(
 ) -> None:
     chat_room = channel(app, "chat_room")
     async with connect(app) as client:
-        assert await client.subscribe("chat_room", {"room_id": "a"}) == subscribed("chat_room")
+        assert await client.subscribe("chat_room", {"room_id": "a"}, id=1) == subscribed(
+            "chat_room"
+        )
         await chat_room("b", "not for a")
         await chat_room("a", "for a")
         assert await client.receive_json() == data("chat_room", "for a", {"room_id": "a"})
@@ -122,7 +130,7 @@ async def test_data_frames_of_an_unkeyed_channel_have_no_params(
 ) -> None:
     news = channel(app, "news")
     async with connect(app) as client:
-        assert await client.subscribe("news") == subscribed("news")
+        assert await client.subscribe("news", id=1) == subscribed("news")
         await news(headline="extra")
         assert await client.receive_json() == {"type": "data", "channel": "news", "data": "extra"}
 
@@ -132,8 +140,8 @@ async def test_a_broadcast_that_omits_the_key_reaches_every_subscriber(
 ) -> None:
     chat_room = channel(app, "chat_room")
     async with serve(app) as server, server.connect() as in_a, server.connect() as in_b:
-        assert await in_a.subscribe("chat_room", {"room_id": "a"}) == subscribed("chat_room")
-        assert await in_b.subscribe("chat_room", {"room_id": "b"}) == subscribed("chat_room")
+        assert await in_a.subscribe("chat_room", {"room_id": "a"}, id=1) == subscribed("chat_room")
+        assert await in_b.subscribe("chat_room", {"room_id": "b"}, id=1) == subscribed("chat_room")
         await chat_room(message="everyone")
         assert await in_a.receive_json() == data("chat_room", "everyone", {"room_id": "a"})
         assert await in_b.receive_json() == data("chat_room", "everyone", {"room_id": "b"})
@@ -145,7 +153,7 @@ async def test_a_broadcast_naming_some_keys_reaches_the_subscriptions_that_agree
     scores = channel(app, "scores")
     async with connect(app) as client:
         for league, team in (("east", 1), ("east", 2), ("west", 1)):
-            reply = await client.subscribe("scores", {"league": league, "team": team})
+            reply = await client.subscribe("scores", {"league": league, "team": team}, id=1)
             assert reply == subscribed("scores")
         await scores(league="east", score=10)
         frames = [await client.receive_json() for _ in range(2)]
@@ -170,7 +178,9 @@ async def test_unsubscribe_with_data_removes_only_that_subscription(
     chat_room = channel(app, "chat_room")
     async with connect(app) as client:
         for room in ("a", "b"):
-            assert await client.subscribe("chat_room", {"room_id": room}) == subscribed("chat_room")
+            assert await client.subscribe("chat_room", {"room_id": room}, id=1) == subscribed(
+                "chat_room"
+            )
         reply = await client.unsubscribe("chat_room", {"room_id": "a"})
         assert reply == unsubscribed("chat_room")
         await chat_room(room_id="a", message="gone")
@@ -184,7 +194,7 @@ async def test_unsubscribe_with_a_coerced_key_removes_the_matching_subscription(
     notifications = channel(app, "notifications")
     async with connect(app) as client:
         for user in (7, 8):
-            assert await client.subscribe("notifications", {"user_id": user}) == subscribed(
+            assert await client.subscribe("notifications", {"user_id": user}, id=1) == subscribed(
                 "notifications"
             )
         assert await client.unsubscribe("notifications", {"user_id": "7"}) == unsubscribed(
@@ -202,8 +212,10 @@ async def test_unsubscribe_without_data_removes_every_subscription_of_the_channe
     news = channel(app, "news")
     async with connect(app) as client:
         for room in ("a", "b"):
-            assert await client.subscribe("chat_room", {"room_id": room}) == subscribed("chat_room")
-        assert await client.subscribe("news") == subscribed("news")
+            assert await client.subscribe("chat_room", {"room_id": room}, id=1) == subscribed(
+                "chat_room"
+            )
+        assert await client.subscribe("news", id=1) == subscribed("news")
         assert await client.unsubscribe("chat_room") == unsubscribed("chat_room")
         await chat_room(room_id="a", message="gone")
         await chat_room(message="gone too")
@@ -220,7 +232,7 @@ async def test_a_keyed_default_response_carries_params(app: SocketAPI, connect: 
 
     app.include_router(router)
     async with connect(app) as client:
-        assert await client.subscribe("board", {"topic": "trio"}) == subscribed("board")
+        assert await client.subscribe("board", {"topic": "trio"}, id=1) == subscribed("board")
         assert await client.receive_json() == data("board", "welcome to trio", {"topic": "trio"})
 
 
@@ -229,8 +241,12 @@ async def test_a_broadcast_after_subscribe_and_before_unsubscribe_is_delivered_e
 ) -> None:
     chat_room = channel(app, "chat_room")
     async with connect(app) as client:
-        assert await client.subscribe("chat_room", {"room_id": "a"}) == subscribed("chat_room")
-        assert await client.subscribe("chat_room", {"room_id": "a"}) == subscribed("chat_room")
+        assert await client.subscribe("chat_room", {"room_id": "a"}, id=1) == subscribed(
+            "chat_room"
+        )
+        assert await client.subscribe("chat_room", {"room_id": "a"}, id=1) == subscribed(
+            "chat_room"
+        )
         await chat_room(room_id="a", message="once")
         assert await client.receive_json() == data("chat_room", "once", {"room_id": "a"})
         assert await client.action("ping") == PONG
@@ -241,7 +257,7 @@ async def test_unsubscribe_with_an_invalid_key_is_refused_and_keeps_the_subscrip
 ) -> None:
     notifications = channel(app, "notifications")
     async with connect(app) as client:
-        assert await client.subscribe("notifications", {"user_id": 7}) == subscribed(
+        assert await client.subscribe("notifications", {"user_id": 7}, id=1) == subscribed(
             "notifications"
         )
         assert await client.unsubscribe("notifications", {"user_id": "seven"}) == {

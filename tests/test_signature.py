@@ -13,7 +13,7 @@ import pydantic
 import pytest
 
 from trio_socketapi import Connection, Depends, RequiredOnSubscribe, SocketAPI
-from trio_socketapi._signature import InvalidParameters, compile_signature
+from trio_socketapi._signature import MISSING, InvalidParameters, compile_signature
 
 
 async def lookup(user_id: int) -> str:
@@ -203,3 +203,59 @@ async def test_a_handler_naming_a_local_class_works_or_is_refused_at_decoration(
             "status": "completed",
             "data": 1,
         }
+
+
+def test_for_subscribe_makes_non_key_parameters_without_default_missing() -> None:
+    async def analytics(
+        room: Annotated[str, RequiredOnSubscribe], event: str, data: dict[str, Any], n: int = 1
+    ) -> None: ...
+
+    signature = compile_signature(analytics, for_subscribe=True)
+    kwargs = signature.validate_fields({"room": "a", "event": "e"})
+    assert kwargs == {"room": "a", "event": "e", "data": MISSING, "n": 1}
+    assert not signature.is_complete(kwargs)
+    assert signature.is_complete(signature.validate_fields({"room": "a", "event": "e", "data": {}}))
+    with pytest.raises(InvalidParameters):  # the key is still required
+        signature.validate_fields({"event": "e", "data": {}})
+    with pytest.raises(InvalidParameters):  # and what is sent is still validated
+        signature.validate_fields({"room": "a", "n": "many"})
+
+
+async def test_for_subscribe_a_dependency_not_sent_is_missing_one_sent_invalid_is_refused() -> None:
+    async def feed(user: Annotated[str, Depends(lookup)]) -> None: ...
+
+    signature = compile_signature(feed, for_subscribe=True)
+    assert await signature.resolve({}, None) == {"user": MISSING}
+    assert await signature.resolve({"user": {"user_id": 2}}, None) == {"user": "user-2"}
+    with pytest.raises(InvalidParameters):
+        await signature.resolve({"user": {"user_id": "x"}}, None)
+
+
+def test_an_unannotated_parameter_warns_once_at_decoration_naming_handler_and_parameter() -> None:
+    app = SocketAPI()
+
+    async def helper(token) -> str:  # type: ignore[no-untyped-def]
+        return str(token)
+
+    with pytest.warns(UserWarning) as caught:
+
+        @app.action("echo")
+        async def echo(value, count: int, anything: Any, who: Annotated[str, Depends(helper)]):  # type: ignore[no-untyped-def]
+            return value
+
+    assert [str(w.message) for w in caught] == [
+        "action 'echo': parameter 'value' of echo() has no annotation, so the client's value"
+        " reaches it unvalidated (annotate it; `: Any` accepts anything)",
+        "action 'echo': parameter 'token' of helper() has no annotation, so the client's value"
+        " reaches it unvalidated (annotate it; `: Any` accepts anything)",
+    ]
+    assert {w.filename for w in caught} == {__file__}  # points at the decorated code
+
+
+def test_a_fully_annotated_channel_warns_nothing(recwarn: pytest.WarningsRecorder) -> None:
+    app = SocketAPI()
+
+    @app.channel("feed")
+    async def feed(room: Annotated[str, RequiredOnSubscribe], text: Any = None) -> None: ...
+
+    assert [str(w.message) for w in recwarn] == []

@@ -94,9 +94,12 @@ class SocketAPI(LifecycleDecorators):
         """Declare a channel; awaiting the decorated function broadcasts its result.
 
         ``default_response`` (``False`` here, ``True`` on ``Router.channel``, as in socketapi)
-        sends the function's result to a client right after its ``subscribed``. ``history``
-        keeps each stream's publications so reconnecting clients recover, ``presence`` tracks
-        who is subscribed to each stream (docs/history.md).
+        sends the function's result to a client right after its ``subscribed``. A ``subscribe``
+        calls the function with its ``RequiredOnSubscribe`` parameters (the subscription key) and
+        any others the client sent, all validated; if a parameter without a default was not sent,
+        the subscription is made without calling it (and without a default response).
+        ``history`` keeps each stream's publications so reconnecting clients recover,
+        ``presence`` tracks who is subscribed to each stream (docs/history.md).
         Raises ``ValueError`` if a channel of that name exists.
         """
 

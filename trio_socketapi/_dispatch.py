@@ -158,13 +158,17 @@ class Dispatcher:
             text = SUBSCRIPTION_LIMIT.format(limit=self._settings.max_subscriptions)
             return _error_reply(inbound, text)
         kwargs = await signature.resolve(inbound.data, peer.connection)
-        result = await handler.func(**kwargs)
         params = {name: kwargs[name] for name in signature.key_params}
         default_frame = None
-        if handler.default_response:
-            data_json = None if result is None else to_json(result)
-            params_json = to_json(params) if params else None
-            default_frame = encode_data(to_json(handler.name), data_json, params_json)
+        # A required non-key parameter the client did not send: subscribe without the call.
+        if signature.is_complete(kwargs):
+            result = await handler.func(**kwargs)
+            if handler.default_response:
+                data_json = None if result is None else to_json(result)
+                # Extensions are opt-in: ``params`` only for a subscribe that carried an id.
+                extended = inbound.id is not None and bool(params)
+                params_json = to_json(params) if extended else None
+                default_frame = encode_data(to_json(handler.name), data_json, params_json)
         if handler.history_config is not None and inbound.id is not None:
             await self._subscribe_with_history(peer, inbound, handler, params, default_frame)
         else:
@@ -254,7 +258,7 @@ class Dispatcher:
         handler = _lookup(self._registry.channels, inbound.channel)
         if handler is not None:
             params = None
-            signature = handler.subscribe_signature
+            signature = handler.key_signature
             if inbound.data not in (None, {}) and signature.key_params:
                 kwargs = await signature.resolve(inbound.data, peer.connection)
                 params = {name: kwargs[name] for name in signature.key_params}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
@@ -18,7 +19,7 @@ import trio
 from ._history import History, Publication
 from ._hub import key_of
 from ._protocol import to_json
-from ._signature import CompiledSignature, compile_signature
+from ._signature import CompiledSignature, compile_signature, unannotated_parameters
 
 if TYPE_CHECKING:
     from ._app import SocketAPI
@@ -40,6 +41,7 @@ class ActionHandler(Generic[P, R]):
         self.func = func
         self.name = name
         self.signature: CompiledSignature = compile_signature(func, local_names=local_names)
+        warn_unannotated("action", name, func, local_names)
         functools.update_wrapper(self, func)
 
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -72,8 +74,14 @@ class ChannelHandler(Generic[P, R]):
         """Whether subscribers are tracked per stream (``presence``, join/leave frames)."""
         self.signature: CompiledSignature = compile_signature(func, local_names=local_names)
         self.subscribe_signature: CompiledSignature = compile_signature(
+            func, for_subscribe=True, local_names=local_names
+        )
+        """What a ``subscribe`` validates: every parameter sent, non-key ones optional."""
+        self.key_signature: CompiledSignature = compile_signature(
             func, keys_only=True, local_names=local_names
         )
+        """The subscription key alone, which an ``unsubscribe`` names."""
+        warn_unannotated("channel", name, func, local_names)
         self._python_signature = inspect.signature(func)
         self._apps: list[SocketAPI] = []
         functools.update_wrapper(self, func)
@@ -167,6 +175,19 @@ class ChannelHandler(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<channel {self.name!r} -> {self.signature.func_name}>"
+
+
+def warn_unannotated(
+    kind: str, name: str, func: Callable[..., Any], local_names: Mapping[str, Any] | None
+) -> None:
+    """Warn, once per parameter at decoration, that a parameter without annotation takes the
+    client's value unvalidated."""
+    for func_name, parameter in unannotated_parameters(func, local_names):
+        warnings.warn(
+            f"{kind} {name!r}: parameter {parameter!r} of {func_name}() has no annotation, so"
+            " the client's value reaches it unvalidated (annotate it; `: Any` accepts anything)",
+            stacklevel=4,
+        )
 
 
 def decorating_scope() -> Mapping[str, Any]:

@@ -2,7 +2,11 @@
 
 Subscriptions are grouped by channel, then by subscription key (the JSON of the
 ``RequiredOnSubscribe`` values), so a broadcast that names the whole key finds its subscribers with
-one dict lookup. A broadcast serialises its data once and encodes one frame per key group; each
+one dict lookup. Within a key group, subscribers are split by the frame they get (extensions are
+opt-in per subscription): plain ones (``subscribers``, subscribed without an ``id``) get socketapi's
+exact ``{"type","channel","data"}``, the same bytes for every key group; ``extended`` ones
+(subscribed with an ``id``) also get the key as ``params``, one encoding per key group. A broadcast
+serialises its data once and encodes each variant only if some subscriber gets it; each
 subscriber gets the same bytes through ``deliver``, which never blocks.
 
 On a history channel a broadcast carries the ``(offset, epoch)`` it got in each stream
@@ -166,19 +170,19 @@ class Hub:
                 g for g in groups.values() if all(g.params.get(k) == v for k, v in key.items())
             ]
         channel_json = to_json(channel)
+        plain: bytes | None = None  # the same bytes for every key group
         delivered = 0
         for group in targets:
-            frame = text_frame(encode_data(channel_json, data_json, group.params_json))
-            # deliver() may close a slow subscriber, which unsubscribes it: iterate over a copy.
-            subscribers = list(group.subscribers)
-            for subscriber in subscribers:
-                subscriber.deliver(frame)
-            delivered += len(subscribers)
+            if group.subscribers:
+                if plain is None:
+                    plain = text_frame(encode_data(channel_json, data_json, None))
+                delivered += _deliver_all(group.subscribers, plain)
             if group.extended:
-                subscribers = list(group.extended)
-                for subscriber in subscribers:
-                    subscriber.deliver(frame)
-                delivered += len(subscribers)
+                if group.params_json is None and plain is not None:
+                    frame = plain  # no key: the extended frame has nothing to add
+                else:
+                    frame = text_frame(encode_data(channel_json, data_json, group.params_json))
+                delivered += _deliver_all(group.extended, frame)
         return delivered
 
     def notify(self, channel: str, key: Mapping[str, Any], frame: bytes) -> int:
@@ -199,25 +203,22 @@ class Hub:
         positions: Mapping[bytes, tuple[int, str]],
     ) -> int:
         channel_json = to_json(channel)
+        plain: bytes | None = None  # the same bytes for every stream
         delivered = 0
         for key, (offset, epoch) in positions.items():
             group = groups.get(key)
             if group is None:
                 continue
-            plain = text_frame(encode_data(channel_json, data_json, group.params_json))
-            subscribers = list(group.subscribers)
-            for subscriber in subscribers:
-                subscriber.deliver(plain)
-            delivered += len(subscribers)
+            if group.subscribers:
+                if plain is None:
+                    plain = text_frame(encode_data(channel_json, data_json, None))
+                delivered += _deliver_all(group.subscribers, plain)
             if group.extended or group.held:
                 position = encode_position(offset, epoch)
                 frame = text_frame(
                     encode_data(channel_json, data_json, group.params_json, position)
                 )
-                subscribers = list(group.extended)
-                for subscriber in subscribers:
-                    subscriber.deliver(frame)
-                delivered += len(subscribers)
+                delivered += _deliver_all(group.extended, frame)
                 for held in group.held.values():
                     held.append((offset, epoch, frame))
         return delivered
@@ -233,3 +234,11 @@ class Hub:
             del groups[key]
             if not groups:
                 del self._channels[channel]
+
+
+def _deliver_all(subscribers: dict[Subscriber, None], frame: bytes) -> int:
+    # deliver() may close a slow subscriber, which unsubscribes it: iterate over a copy.
+    targets = list(subscribers)
+    for subscriber in targets:
+        subscriber.deliver(frame)
+    return len(targets)

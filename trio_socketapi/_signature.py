@@ -3,13 +3,17 @@
 A ``CompiledSignature`` knows which parameters the client supplies (validated by one pydantic model
 built here, never per message), which are ``Depends`` (resolved recursively from nested data),
 which receive the ``Connection``, and which are ``RequiredOnSubscribe`` subscription keys.
+
+A channel is compiled a second time ``for_subscribe``: a ``subscribe`` validates every parameter
+the client sent, key or not, but a non-key parameter it did not send and that has no default is
+``MISSING`` rather than an error, so the subscription can be made without calling the function.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, cast, get_args, get_origin
+from typing import Annotated, Any, Final, cast, final, get_args, get_origin
 
 import attrs
 import pydantic
@@ -27,12 +31,23 @@ class InvalidParameters(Exception):
         self.errors = errors
 
 
+@final
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Final = _Missing()
+"""The value of a parameter a ``subscribe`` did not send and that has no default."""
+
+
 @attrs.frozen
 class _Parameter:
     name: str
     annotation: Any
     metadata: tuple[Any, ...]
     default: Any
+    annotated: bool = True
 
     @property
     def is_key(self) -> bool:
@@ -60,11 +75,14 @@ class CompiledSignature:
     connection_params: tuple[str, ...]
     key_params: tuple[str, ...]
     key_adapters: Mapping[str, pydantic.TypeAdapter[Any]]
+    for_subscribe: bool = False
 
     async def resolve(self, data: object, connection: Connection | None) -> dict[str, Any]:
         """Validate ``data`` and resolve dependencies into the handler's keyword arguments.
 
         Raises ``InvalidParameters`` naming this function (or the dependency that failed).
+        Compiled ``for_subscribe``, a non-key parameter (or dependency) the client did not send
+        and could not do without is ``MISSING`` instead.
         """
         if data is None:
             data = {}
@@ -72,7 +90,13 @@ class CompiledSignature:
         if self.dependencies:
             assert isinstance(data, dict)  # validation accepted it, so it is a mapping
             for name, dependency in self.dependencies:
-                kwargs[name] = await dependency.call(data.get(name), connection)
+                nested = data.get(name)
+                try:
+                    kwargs[name] = await dependency.call(nested, connection)
+                except InvalidParameters:
+                    if not self.for_subscribe or nested is not None or name in self.key_params:
+                        raise
+                    kwargs[name] = MISSING
         for name in self.connection_params:
             kwargs[name] = connection
         return kwargs
@@ -93,6 +117,11 @@ class CompiledSignature:
             result = await result
         return result
 
+    @staticmethod
+    def is_complete(kwargs: Mapping[str, Any]) -> bool:
+        """Whether ``resolve`` found a value for every parameter (none is ``MISSING``)."""
+        return all(value is not MISSING for value in kwargs.values())
+
     def validate_key(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
         """Validate the key parameters present in ``arguments`` (a broadcast call's arguments)."""
         return {
@@ -106,9 +135,11 @@ def compile_signature(
     func: Callable[..., Any],
     *,
     keys_only: bool = False,
+    for_subscribe: bool = False,
     local_names: Mapping[str, Any] | None = None,
 ) -> CompiledSignature:
-    """Compile ``func``'s signature; with ``keys_only``, only its ``RequiredOnSubscribe`` part.
+    """Compile ``func``'s signature; with ``keys_only``, only its ``RequiredOnSubscribe`` part;
+    ``for_subscribe``, with its non-key parameters optional (``MISSING`` when not sent).
 
     String annotations (``from __future__ import annotations``) are resolved in the function's
     module and then in ``local_names`` (the decorating scope, for classes defined in a function).
@@ -143,7 +174,9 @@ def compile_signature(
             compiled = compile_signature(dependency.dependency, local_names=local_names)
             dependencies.append((parameter.name, compiled))
             continue
-        default = ... if parameter.default is inspect.Parameter.empty else parameter.default
+        default = parameter.default
+        if default is inspect.Parameter.empty:
+            default = MISSING if for_subscribe and not parameter.is_key else ...
         # Aliased positional field names keep user parameter names (``json``, ``_x``) from
         # clashing with BaseModel's own attributes.
         fields[f"f{len(field_names)}"] = (annotation, pydantic.Field(default, alias=parameter.name))
@@ -162,7 +195,23 @@ def compile_signature(
         connection_params=tuple(connection_params),
         key_params=tuple(key_params),
         key_adapters=key_adapters,
+        for_subscribe=for_subscribe,
     )
+
+
+def unannotated_parameters(
+    func: Callable[..., Any], local_names: Mapping[str, Any] | None = None
+) -> list[tuple[str, str]]:
+    """``(function name, parameter name)`` of every parameter of ``func`` and of its
+    dependencies (recursively) that has no annotation, so a client's value reaches it as is."""
+    found = []
+    for parameter in _parameters_of(func, local_names):
+        if not parameter.annotated:
+            found.append((getattr(func, "__name__", repr(func)), parameter.name))
+        dependency = parameter.dependency
+        if dependency is not None:
+            found += unannotated_parameters(dependency.dependency, local_names)
+    return found
 
 
 def _parameters_of(
@@ -189,7 +238,8 @@ def _parameters_of(
         if get_origin(annotation) is Annotated:
             annotation, *rest = get_args(annotation)
             metadata = tuple(rest)
-        parameters.append(_Parameter(p.name, annotation, metadata, p.default))
+        annotated = p.annotation is not inspect.Parameter.empty
+        parameters.append(_Parameter(p.name, annotation, metadata, p.default, annotated))
     return parameters
 
 

@@ -29,8 +29,9 @@ app.include_router(clock.router)
 def main() -> None:
     """Serve on 127.0.0.1:8000 until Ctrl-C."""
     url = f"ws://{app.host}:{app.port}/"
+    signed_in = f"{url}?token=ada-token"  # signed in as Ada: every message of README.md works
     print(f"Example app starting on {url} (Ctrl-C stops it)")
-    print(f"Talk to it: python3 -m pip install websockets && python3 -m websockets {url}")
+    print(f'Talk to it: python3 -m pip install websockets && python3 -m websockets "{signed_in}"')
     print('  then type: {"type": "action", "channel": "get_user", "data": {"user_id": 1}}')
     try:
         app.run()

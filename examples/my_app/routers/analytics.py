@@ -1,7 +1,9 @@
 """The ``analytics`` channel: a feed of business events that other routers publish to.
 
 ``orders.py`` imports ``analytics`` and awaits it; that works before and after this router is
-included in the app. ``default_response=False``: subscribers receive events only.
+included in the app. The signature is the one socketapi's Routers docs give: both parameters are
+required, so ``{"type": "subscribe", "channel": "analytics"}`` subscribes without calling the
+function (there is no event to send yet), and every later event arrives.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ class AnalyticsEvent(BaseModel):
     at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
 
 
-@router.channel("analytics", default_response=False)
-async def analytics(event: str = "", data: dict[str, Any] | None = None) -> AnalyticsEvent:
-    """One event for every subscriber (the defaults only serve the call made on subscribe)."""
-    return AnalyticsEvent(event=event, data=data or {})
+@router.channel("analytics")
+async def analytics(event: str, data: dict[str, Any]) -> AnalyticsEvent:
+    """One business event, for every subscriber."""
+    return AnalyticsEvent(event=event, data=data)

@@ -22,9 +22,9 @@ HISTORY_SIZE = 100
 
 
 class Message(BaseModel):
-    room: str = Field(min_length=1, max_length=64)
-    author: str = Field(min_length=1, max_length=64)
+    user: str = Field(min_length=1, max_length=64)
     text: str = Field(min_length=1, max_length=2000)
+    room: str = Field(min_length=1, max_length=64)
     sent_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
 
 

@@ -39,7 +39,7 @@ ORDERS: dict[uuid.UUID, Order] = {}
 
 
 @router.action("create_order")
-async def create_order(product_id: int, quantity: Annotated[int, Field(ge=1, le=100)] = 1) -> Order:
+async def create_order(product_id: int, quantity: Annotated[int, Field(ge=1, le=100)]) -> Order:
     """Order ``quantity`` of a product; raises ``LookupError`` for an unknown product."""
     product = PRODUCTS.get(product_id)
     if product is None:

@@ -1,4 +1,5 @@
-"""Users and their presence: ``get_user``, ``update_status`` and the ``user_status`` channel.
+"""Users and their presence: ``get_user``, ``update_status``, ``update_my_status`` and the
+``user_status`` channel.
 
 Also the one place the example authenticates. ``current_user`` is a dependency that receives the
 ``Connection`` and reads a token from the handshake URL (``ws://127.0.0.1:8000/?token=ada-token``):
@@ -27,13 +28,7 @@ class User(BaseModel):
 
 class UserStatus(BaseModel):
     user_id: int
-    status: Status
-
-
-class Presence(BaseModel):
-    """Everyone's status at once: what a new ``user_status`` subscriber receives first."""
-
-    statuses: list[UserStatus]
+    status: str
 
 
 USERS: dict[int, User] = {
@@ -67,19 +62,13 @@ async def current_user(connection: Connection) -> User:
 
 
 @router.channel("user_status")
-async def user_status(
-    user_id: int | None = None, status: Status = "online"
-) -> UserStatus | Presence:
-    """Presence changes of every user.
+async def user_status(user_id: int, status: str = "online") -> UserStatus:
+    """One user's presence (socketapi's Routers signature).
 
-    Subscribing calls this with no arguments, so a new subscriber first receives everyone's
-    current status (``Presence``, the router's default response); afterwards each broadcast
-    ``user_status(user_id=..., status=...)`` sends one ``UserStatus``.
+    Subscribing with ``{"user_id": 1}`` sends that pair back as the default response; subscribing
+    with no data sends nothing first (``user_id`` is required and not sent). Either way each
+    broadcast ``user_status(user_id=..., status=...)`` reaches every subscriber.
     """
-    if user_id is None:
-        return Presence(
-            statuses=[UserStatus(user_id=user.id, status=user.status) for user in USERS.values()]
-        )
     return UserStatus(user_id=user_id, status=status)
 
 
@@ -90,9 +79,15 @@ async def get_user(user_id: int) -> User:
 
 
 @router.action("update_status")
-async def update_status(status: Status, me: Annotated[User, Depends(current_user)]) -> User:
-    """Set the signed-in user's status and tell every ``user_status`` subscriber."""
-    updated = me.model_copy(update={"status": status})
-    USERS[me.id] = updated
-    await user_status(user_id=me.id, status=status)
+async def update_status(user_id: int, status: Status) -> User:
+    """Set a user's status and tell every ``user_status`` subscriber (the Routers signature)."""
+    updated = find_user(user_id).model_copy(update={"status": status})
+    USERS[user_id] = updated
+    await user_status(user_id=user_id, status=status)
     return updated
+
+
+@router.action("update_my_status")
+async def update_my_status(status: Status, me: Annotated[User, Depends(current_user)]) -> User:
+    """The same for the signed-in user only (connect with ``?token=...``)."""
+    return await update_status(user_id=me.id, status=status)
