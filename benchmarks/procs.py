@@ -92,7 +92,8 @@ def running(
 ) -> Iterator[tuple[int, int]]:
     """Start ``peer`` on a free port; yield ``(pid, port)``; stop it on the way out."""
     assert peer.command is not None
-    env = {k: v for k, v in os.environ.items() if k != "BENCH_REDIS_URL"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
+    env.update(peer.env)
     if peer.needs_redis:
         if redis_url is None:
             raise RuntimeError(f"{peer.name} needs Redis, and none is running")

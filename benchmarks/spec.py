@@ -46,6 +46,8 @@ class Peer:
     variant_of: str | None = None
     """A cost row: this peer is trio_socketapi with something on, compared with that peer."""
     needs_redis: bool = False
+    env: tuple[tuple[str, str], ...] = ()
+    """Environment variables the server gets on top of the runner's."""
     modules: tuple[str, ...] = ()
     """Modules it needs; a missing one makes the peer pending (listed, not run)."""
     waiting_for: str | None = None

@@ -1,14 +1,17 @@
-"""trio_socketapi with channel history on: the cost of keeping it (rpc and fanout)."""
+"""trio_socketapi with ``tick`` keeping a ``History(size=100, ttl=300)`` in memory: every
+broadcast recorded with its offset, against the plain app on rpc and fanout. Subscribers send
+no ``id``, so their frames are socketapi's (the extension keys are opt-in)."""
 
 from __future__ import annotations
 
+from benchmarks.peers.trio_socketapi import command
 from benchmarks.spec import Peer
 
 PEER = Peer(
     "history_on",
     "trio_socketapi, history on",
-    None,
+    command,
     workloads=frozenset({"rpc", "fanout"}),
     variant_of="trio_socketapi",
-    waiting_for="history (issue 16) is not on main yet",
+    env=(("BENCH_HISTORY", "1"),),
 )

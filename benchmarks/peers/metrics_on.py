@@ -1,14 +1,16 @@
-"""trio_socketapi with ``/metrics`` on: the cost of counting (rpc and fanout, against plain)."""
+"""trio_socketapi with ``Settings(serve_metrics=True)``: ``/metrics`` served and its histograms
+recorded (action latency, fan-out), against the plain app on rpc and fanout."""
 
 from __future__ import annotations
 
+from benchmarks.peers.trio_socketapi import command
 from benchmarks.spec import Peer
 
 PEER = Peer(
     "metrics_on",
     "trio_socketapi, /metrics on",
-    None,
+    command,
     workloads=frozenset({"rpc", "fanout"}),
     variant_of="trio_socketapi",
-    waiting_for="/metrics (issue 14) is not on main yet",
+    env=(("BENCH_METRICS", "1"),),
 )
