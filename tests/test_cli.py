@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import ssl
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,7 +48,10 @@ def test_a_port_out_of_range_is_refused_before_serving(
     [
         ("benchmarks.apps.trio_app", "error: expected MODULE:APP (e.g. main:app)"),
         ("no_such_module_here:app", "error: cannot import 'no_such_module_here'"),
-        ("benchmarks.apps.trio_app:nope", "is not a trio_socketapi.SocketAPI (got None)"),
+        (
+            "benchmarks.apps.trio_app:nope",
+            "error: module 'benchmarks.apps.trio_app' has no attribute 'nope' (its apps: app)",
+        ),
         ("benchmarks.apps.trio_app:add", "is not a trio_socketapi.SocketAPI (got <action 'add'"),
     ],
 )
@@ -108,3 +113,35 @@ def test_tls_files_that_cannot_be_used_are_refused_before_serving(
     with pytest.raises(SystemExit) as exited:
         main([APP, "--port", "0", *arguments])
     assert message in str(exited.value.code)
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A loopback port something else is listening on."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+RUN_APP = "from trio_socketapi import SocketAPI; SocketAPI().run('127.0.0.1', {port})"
+
+
+@pytest.mark.parametrize("way", ["app.run()", "command line"])
+def test_a_busy_port_is_one_line_naming_host_and_port(busy_port: int, way: str) -> None:
+    if way == "app.run()":
+        command = [sys.executable, "-c", RUN_APP.format(port=busy_port)]
+    else:
+        command = [sys.executable, "-m", "trio_socketapi", APP, "--host", "127.0.0.1"]
+        command += ["--port", str(busy_port)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert (
+        result.stderr == f"error: cannot listen on 127.0.0.1:{busy_port}: Address already in use\n"
+    )
+
+
+def test_an_address_that_is_not_this_machines_names_it() -> None:
+    with pytest.raises(SystemExit) as exited:
+        SocketAPI().run("192.0.2.1", 0)  # TEST-NET-1: never a local address
+    assert str(exited.value.code).startswith("error: cannot listen on 192.0.2.1:0: ")

@@ -11,10 +11,13 @@ examples/my_app on ``sys.path``, as the modules ``main`` and ``routers.*``.
 from __future__ import annotations
 
 import importlib
+import json
+import re
 import signal
 import socket
 import subprocess
 import sys
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -683,3 +686,42 @@ async def test_cli_serves_the_example_and_sigint_closes_clients_with_1001(
     assert "SIGINT received, shutting down" in log_text
     assert ("SIGINT received again, still shutting down" in log_text) == (interrupts == 2)
     assert "Traceback" not in log_text
+
+
+# --- what main.py prints and the example README's messages ------------------------------------
+
+
+def test_every_message_of_the_readme_works_on_the_connect_line_main_prints(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(main.app, "run", lambda: None)
+    main.main()
+    printed = capsys.readouterr().out
+    urls = re.findall(r'python3 -m websockets "(ws://[^"]+)"', printed)
+    assert len(urls) == 1, printed
+    target = urllib.parse.urlsplit(urls[0])
+    assert (target.hostname, target.port) == (main.app.host, main.app.port)
+    readme = (EXAMPLE_DIR / "README.md").read_text()
+    (block,) = re.findall(r"```text\n(.*?)```", readme, flags=re.DOTALL)
+    messages = [json.loads(line) for line in block.splitlines() if line.strip()]
+    assert {m["channel"] for m in messages} >= set(main.app.registry.actions)
+    assert {m["channel"] for m in messages} >= set(main.app.registry.channels)
+
+    async def type_them_all() -> list[dict[str, Any]]:
+        frames = []
+        with trio.fail_after(TIMEOUT):
+            async with open_test_server(main.app) as server:
+                path = f"{target.path}?{target.query}"
+                async with server.connect(path) as client:
+                    for message in messages:
+                        await client.send_json(message)
+                        await client.send_json({"type": "unsubscribe", "channel": "probe"})
+                        while (frame := await client.receive_json())["channel"] != "probe":
+                            frames.append(frame)
+        return frames
+
+    frames = trio.run(type_them_all, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert [f for f in frames if f["type"] == "error"] == []
+    assert {"analytics", "user_status", "chat_room", "notifications"} <= {
+        f["channel"] for f in frames if f["type"] == "data"
+    }

@@ -23,6 +23,7 @@ from ._history import History
 from ._http import StaticMount, mount
 from ._hub import key_of
 from ._lifecycle import LifecycleDecorators, single_error
+from ._listeners import BindError
 from ._metrics import Metrics
 from ._registry import Registry
 from ._router import Router
@@ -200,7 +201,11 @@ class SocketAPI(LifecycleDecorators):
         ssl_context: ssl.SSLContext | None = None,
         reuse_port: bool = False,
     ) -> None:
-        """Serve in a new trio loop until Ctrl-C or SIGTERM, then shut down cleanly."""
+        """Serve in a new trio loop until Ctrl-C or SIGTERM, then shut down cleanly.
+
+        If the address cannot be listened on (the port is busy), exits with one line naming it,
+        ``error: cannot listen on 127.0.0.1:8000: Address already in use``, not a traceback.
+        """
         if not logging.getLogger().handlers:
             logging.basicConfig(level=logging.INFO, format="%(message)s")
         serve = functools.partial(
@@ -208,6 +213,8 @@ class SocketAPI(LifecycleDecorators):
         )
         try:
             trio.run(self._serve_until_signal, serve)
+        except BindError as exc:
+            raise SystemExit(f"error: {exc}") from None
         except KeyboardInterrupt:
             # Ctrl-C outside the signal receiver's life: before serving began, or in the
             # instant after the server stopped (trio hands such a signal back on exit).

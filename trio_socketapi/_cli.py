@@ -34,7 +34,11 @@ def load_app(spec: str) -> SocketAPI:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise SystemExit(f"error: cannot import {module_name!r}: {exc}") from exc
-    app = getattr(module, attribute, None)
+    if not hasattr(module, attribute):
+        apps = sorted(name for name, value in vars(module).items() if isinstance(value, SocketAPI))
+        hint = f" (its apps: {', '.join(apps)})" if apps else ""
+        raise SystemExit(f"error: module {module_name!r} has no attribute {attribute!r}{hint}")
+    app = getattr(module, attribute)
     if not isinstance(app, SocketAPI):
         raise SystemExit(f"error: {spec!r} is not a trio_socketapi.SocketAPI (got {app!r})")
     return app
