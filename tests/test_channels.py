@@ -238,7 +238,7 @@ async def test_a_required_parameter_sent_invalid_is_still_refused(
 async def test_unsubscribe_replies_unsubscribed_and_stops_delivery(
     app: SocketAPI, connect: Any
 ) -> None:
-    chat = app.registry.channels["chat"]
+    chat = app._registry.channels["chat"]
     async with connect(app) as client:
         assert await client.subscribe("chat") == subscribed("chat")
         await chat(message="one")
@@ -266,7 +266,7 @@ async def test_unsubscribe_without_a_subscription_still_replies_unsubscribed(
 async def test_broadcast_runs_the_function_once_and_returns_its_result(
     app: SocketAPI, serve: Any, calls: list[dict[str, Any]]
 ) -> None:
-    chat = app.registry.channels["chat"]
+    chat = app._registry.channels["chat"]
     async with serve(app) as server, server.connect() as alice, server.connect() as bob:
         for client in (alice, bob):
             assert await client.subscribe("chat") == subscribed("chat")
@@ -278,7 +278,7 @@ async def test_broadcast_runs_the_function_once_and_returns_its_result(
 
 
 async def test_broadcast_reaches_subscribers_only(app: SocketAPI, serve: Any) -> None:
-    chat = app.registry.channels["chat"]
+    chat = app._registry.channels["chat"]
     async with serve(app) as server, server.connect() as member, server.connect() as other:
         assert await member.subscribe("chat") == subscribed("chat")
         await chat(message="hi")
@@ -289,7 +289,7 @@ async def test_broadcast_reaches_subscribers_only(app: SocketAPI, serve: Any) ->
 async def test_broadcast_with_no_subscribers_still_runs_and_returns(
     app: SocketAPI, serve: Any
 ) -> None:
-    chat = app.registry.channels["chat"]
+    chat = app._registry.channels["chat"]
     async with serve(app):
         assert await chat(message="nobody") == {"text": "nobody"}
 
@@ -315,7 +315,7 @@ async def test_broadcast_data_key_follows_the_action_rule(
 
 
 async def test_broadcasts_arrive_in_the_order_they_were_made(app: SocketAPI, connect: Any) -> None:
-    chat = app.registry.channels["chat"]
+    chat = app._registry.channels["chat"]
     async with connect(app) as client:
         assert await client.subscribe("chat") == subscribed("chat")
         for n in range(20):
@@ -325,7 +325,7 @@ async def test_broadcasts_arrive_in_the_order_they_were_made(app: SocketAPI, con
 
 
 async def test_subscribing_twice_is_one_subscription(app: SocketAPI, connect: Any) -> None:
-    chat = app.registry.channels["chat"]
+    chat = app._registry.channels["chat"]
     async with connect(app) as client:
         assert await client.subscribe("chat") == subscribed("chat")
         assert await client.subscribe("chat") == subscribed("chat")
@@ -337,7 +337,7 @@ async def test_subscribing_twice_is_one_subscription(app: SocketAPI, connect: An
 async def test_a_broadcast_made_by_an_action_precedes_the_action_reply(
     app: SocketAPI, connect: Any
 ) -> None:
-    chat = app.registry.channels["chat"]
+    chat = app._registry.channels["chat"]
 
     @app.action("say")
     async def say(text: str) -> str:
@@ -374,8 +374,8 @@ async def test_a_channel_and_an_action_may_share_a_name(app: SocketAPI, connect:
 async def test_a_closed_connection_is_unsubscribed_from_everything(
     app: SocketAPI, serve: Any, autojump_clock: Any
 ) -> None:
-    chat = app.registry.channels["chat"]
-    room = app.registry.channels["room"]
+    chat = app._registry.channels["chat"]
+    room = app._registry.channels["room"]
     async with serve(app) as server:
         hub = server._server.hub
         async with server.connect() as staying:

@@ -545,7 +545,7 @@ async def test_clock_ticks_reach_only_its_subscribers(
 async def test_every_router_is_served_under_plain_names(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    assert set(main.app.registry.actions) == {
+    assert set(main.app._registry.actions) == {
         "get_user",
         "update_status",
         "update_my_status",
@@ -554,7 +554,7 @@ async def test_every_router_is_served_under_plain_names(
         "notify_user",
         "create_order",
     }
-    assert set(main.app.registry.channels) == {
+    assert set(main.app._registry.channels) == {
         "user_status",
         "chat_room",
         "notifications",

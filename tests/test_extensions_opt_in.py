@@ -46,7 +46,7 @@ async def probe(client: TestClient) -> None:
 async def test_a_subscription_without_id_gets_socketapis_exact_frames(
     app: SocketAPI, connect: Any
 ) -> None:
-    room = app.registry.channels["room"]
+    room = app._registry.channels["room"]
     async with connect(app) as client:
         assert await client.subscribe("room", {"room_id": "a"}) == {
             "type": "subscribed",
@@ -60,7 +60,7 @@ async def test_a_subscription_without_id_gets_socketapis_exact_frames(
 async def test_a_subscription_with_id_gets_params_on_its_data_frames(
     app: SocketAPI, connect: Any
 ) -> None:
-    room = app.registry.channels["room"]
+    room = app._registry.channels["room"]
     async with connect(app) as client:
         assert await client.subscribe("room", {"room_id": "a"}, id="s1") == {
             "type": "subscribed",
@@ -76,7 +76,7 @@ async def test_a_subscription_with_id_gets_params_on_its_data_frames(
 async def test_one_key_group_serves_each_subscriber_its_own_variant(
     app: SocketAPI, serve: Any
 ) -> None:
-    room = app.registry.channels["room"]
+    room = app._registry.channels["room"]
     async with serve(app) as server, server.connect() as plain, server.connect() as extended:
         await plain.subscribe("room", {"room_id": "a"})
         await plain.receive_json()
@@ -97,7 +97,7 @@ async def test_one_key_group_serves_each_subscriber_its_own_variant(
 async def test_subscribing_again_switches_the_variant_and_stays_one_subscription(
     app: SocketAPI, serve: Any
 ) -> None:
-    room = app.registry.channels["room"]
+    room = app._registry.channels["room"]
     async with serve(app) as server, server.connect() as client:
         await client.subscribe("room", {"room_id": "a"}, id=1)
         await client.receive_json()
@@ -114,7 +114,7 @@ async def test_subscribing_again_switches_the_variant_and_stays_one_subscription
 async def test_an_unkeyed_channel_sends_the_same_frame_with_or_without_id(
     app: SocketAPI, serve: Any
 ) -> None:
-    news = app.registry.channels["news"]
+    news = app._registry.channels["news"]
     async with serve(app) as server, server.connect() as plain, server.connect() as extended:
         await plain.subscribe("news")
         await extended.subscribe("news", id=1)
@@ -139,7 +139,7 @@ async def test_a_broadcast_encodes_each_variant_once_and_only_when_someone_gets_
     subscriptions: list[tuple[str, int | None]],
     encodings: int,
 ) -> None:
-    room = app.registry.channels["room"]
+    room = app._registry.channels["room"]
     async with serve(app) as server, AsyncExitStack() as stack:
         clients = []
         for room_id, message_id in subscriptions:

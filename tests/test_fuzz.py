@@ -983,7 +983,7 @@ async def test_client_vanishing_without_close_frame_is_cleaned_up_and_others_ser
 ) -> None:
     app = make_app()
     app.host = "127.0.0.1"
-    news = app.registry.channels["news"]
+    news = app._registry.channels["news"]
     received: list[int] = []
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:

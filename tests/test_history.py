@@ -164,7 +164,7 @@ async def subscribe(
 
 
 async def publish(app: SocketAPI, *texts: str, room: str = "a") -> None:
-    handler = app.registry.channels["chat_room"]
+    handler = app._registry.channels["chat_room"]
     for text in texts:
         await handler(room_id=room, text=text)
 
@@ -291,7 +291,7 @@ async def test_server_side_history_returns_the_kept_publications(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     app = make_app(size=3)
-    chat_room = app.registry.channels["chat_room"]
+    chat_room = app._registry.channels["chat_room"]
     async with open_test_server(app):
         await publish(app, "a1", "a2", "a3", "a4", room="a")
         await publish(app, "b1", room="b")
@@ -309,16 +309,16 @@ async def test_server_side_history_refuses_what_it_cannot_answer(
     app = make_app()
     async with open_test_server(app):
         with pytest.raises(TypeError, match=r"needs exactly its key \['room_id'\]"):
-            await app.registry.channels["chat_room"].history(room="a")
+            await app._registry.channels["chat_room"].history(room="a")
         with pytest.raises(ValueError, match="keeps no history"):
-            await app.registry.channels["news"].history()
+            await app._registry.channels["news"].history()
 
 
 async def test_a_broadcast_naming_no_key_is_recorded_in_every_live_stream(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     app = make_app()
-    chat_room = app.registry.channels["chat_room"]
+    chat_room = app._registry.channels["chat_room"]
     async with open_test_server(app) as server, server.connect() as client:
         await publish(app, "a1", room="a")
         epoch_b = (await subscribe(client, room="b"))["epoch"]

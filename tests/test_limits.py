@@ -54,7 +54,7 @@ async def test_one_subscription_past_the_limit_is_refused_and_the_rest_keep_work
             "id": 5,
             "channel": "other",
         }
-        await app.registry.channels["ticker"](value=7)
+        await app._registry.channels["ticker"](value=7)
         assert await client.receive_json() == {"type": "data", "channel": "ticker", "data": 7}
 
 

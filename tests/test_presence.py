@@ -54,7 +54,7 @@ def event(kind: str, user: str, client_id: str, room: str = "a") -> dict[str, An
 
 
 async def presence(app: SocketAPI, room: str = "a") -> dict[str, Any]:
-    result: dict[str, Any] = await app.registry.channels["chat_room"].presence(room_id=room)
+    result: dict[str, Any] = await app._registry.channels["chat_room"].presence(room_id=room)
     return result
 
 
@@ -138,9 +138,9 @@ async def test_presence_refuses_what_it_cannot_answer(
     app = make_app()
     async with open_test_server(app):
         with pytest.raises(TypeError, match="presence needs exactly its key"):
-            await app.registry.channels["chat_room"].presence()
+            await app._registry.channels["chat_room"].presence()
         with pytest.raises(ValueError, match="has no presence"):
-            await app.registry.channels["news"].presence()
+            await app._registry.channels["news"].presence()
 
 
 def test_presence_events_cross_the_broker_wire_form() -> None:

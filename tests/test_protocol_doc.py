@@ -242,9 +242,10 @@ def test_every_error_text_the_page_quotes_is_one_of_the_code() -> None:
 
 def test_the_dispatcher_has_one_handler_per_message_type() -> None:
     app = make_app()
-    hub = Hub(app.counters)
+    core = app._core
+    hub = Hub(core.counters)
     dispatcher = Dispatcher(
-        app.registry, hub, app.publish_policy, Settings(), app.counters, app.broker
+        core.registry, hub, core.publish_policy, Settings(), core.counters, core.broker
     )
     assert tuple(dispatcher._by_type) == MESSAGE_TYPES
     assert frozenset(MESSAGE_TYPES) == KNOWN_TYPES

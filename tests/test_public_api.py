@@ -6,6 +6,8 @@ Changing ``__all__`` is a deliberate act: update the pinned lists here together 
 from __future__ import annotations
 
 import inspect
+import re
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -16,8 +18,11 @@ import trio_socketapi.testing
 
 PACKAGE_ALL = [
     "ActionHandler",
+    "Broadcast",
+    "Broker",
     "ChannelHandler",
     "ClientError",
+    "CloseCode",
     "Connection",
     "Counters",
     "Depends",
@@ -29,6 +34,7 @@ PACKAGE_ALL = [
     "Router",
     "Settings",
     "SocketAPI",
+    "__version__",
 ]
 
 TESTING_ALL = [
@@ -83,6 +89,8 @@ def _public_items() -> list[tuple[str, Any]]:
     items: list[tuple[str, Any]] = []
     for module in (trio_socketapi, trio_socketapi.testing):
         for name in module.__all__:
+            if name == "__version__":
+                continue
             items.append((f"{module.__name__}.{name}", getattr(module, name)))
     return items
 
@@ -124,3 +132,95 @@ def test_every_public_method_and_property_has_a_docstring(qualified: str, member
 def test_public_modules_have_docstrings() -> None:
     for module in (trio_socketapi, trio_socketapi.testing):
         assert module.__doc__ and module.__doc__.strip()
+
+
+CLASS_MEMBERS = {
+    "SocketAPI": [
+        "action",
+        "background",
+        "broker",
+        "channel",
+        "counters",
+        "include_router",
+        "lifespan",
+        "metrics",
+        "on_handshake",
+        "publishes_here",
+        "run",
+        "serve",
+        "static",
+    ],
+    "Router": ["action", "background", "channel", "include_router", "lifespan"],
+    "ChannelHandler": ["history", "publish_threadsafe"],
+    "ActionHandler": [],
+    "Broker": ["is_shared", "publish", "publish_recorded", "read_stream", "recent", "run"],
+    "Broadcast": ["channel", "data_json", "decode", "encode", "key", "positions"],
+    "Connection": [
+        "from_handshake",
+        "headers",
+        "path",
+        "query_params",
+        "query_string",
+        "remote",
+        "state",
+    ],
+    "CloseCode": [
+        "GOING_AWAY",
+        "INTERNAL_ERROR",
+        "INVALID_PAYLOAD",
+        "MESSAGE_TOO_BIG",
+        "NORMAL",
+        "POLICY_VIOLATION",
+        "PROTOCOL_ERROR",
+        "TRY_AGAIN_LATER",
+        "UNSUPPORTED_DATA",
+    ],
+}
+"""The public class members (methods, properties, class attributes) of the classes whose
+surface is what a user calls; anything else on them is private (``_name``)."""
+
+
+@pytest.mark.parametrize(("name", "members"), CLASS_MEMBERS.items())
+def test_class_members_are_pinned(name: str, members: list[str]) -> None:
+    cls = getattr(trio_socketapi, name)
+    found = {
+        attr
+        for klass in cls.__mro__
+        if klass.__module__.startswith("trio_socketapi")
+        for attr in vars(klass)
+        if not attr.startswith("_")
+    }
+    assert sorted(found) == members
+
+
+def test_instance_attributes_are_pinned() -> None:
+    app = trio_socketapi.SocketAPI()
+
+    @app.channel("news")
+    async def news() -> None:
+        return None
+
+    @app.action("add")
+    async def add() -> None:
+        return None
+
+    def public(obj: object) -> list[str]:
+        return sorted(name for name in vars(obj) if not name.startswith("_"))
+
+    assert public(app) == ["broadcast_allowed_hosts", "broadcast_token", "host", "port", "settings"]
+    assert public(trio_socketapi.Router()) == []
+    assert public(news) == [
+        "default_response",
+        "func",
+        "history_config",
+        "name",
+        "signature",
+        "subscribe_signature",
+    ]
+    assert public(add) == ["func", "name", "signature"]
+
+
+def test_version_is_the_project_version() -> None:
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    version = re.search(r'^version = "([^"]+)"', pyproject, flags=re.MULTILINE)
+    assert version is not None and trio_socketapi.__version__ == version[1]

@@ -30,7 +30,7 @@ def make_app(port: int = 8000) -> SocketAPI:
 @bounded(10)
 async def test_a_broadcast_from_another_task_reaches_subscribers() -> None:
     app = make_app()
-    ticker = app.registry.channels["ticker"]
+    ticker = app._registry.channels["ticker"]
     async with open_test_server(app) as server, server.connect() as client:
         await client.subscribe("ticker")
         async with trio.open_nursery() as nursery:
@@ -41,7 +41,7 @@ async def test_a_broadcast_from_another_task_reaches_subscribers() -> None:
 @bounded(10)
 async def test_publish_threadsafe_from_a_foreign_thread_reaches_subscribers() -> None:
     app = make_app()
-    ticker = app.registry.channels["ticker"]
+    ticker = app._registry.channels["ticker"]
     results: list[Any] = []
 
     def library_callback() -> None:  # a thread trio did not start
@@ -57,7 +57,7 @@ async def test_publish_threadsafe_from_a_foreign_thread_reaches_subscribers() ->
 
 
 def test_publish_threadsafe_without_a_server_says_so() -> None:
-    ticker = make_app().registry.channels["ticker"]
+    ticker = make_app()._registry.channels["ticker"]
     with pytest.raises(RuntimeError, match="no server of channel 'ticker'"):
         ticker.publish_threadsafe(value=1)
 

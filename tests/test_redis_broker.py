@@ -281,7 +281,7 @@ async def test_broadcast_from_each_server_and_a_serverless_app_reaches_each_subs
             await subscriber(exits, server_b, ("ticker", None)),
         ]
         crossed = await exits.enter_async_context(redis_messages(redis_server.url, channel))
-        assert c.app.servers_running == 0 and c.app.publishes_here  # c publishes to Redis
+        assert c.app._core.servers_running == 0 and c.app.publishes_here  # c publishes to Redis
 
         with trio.fail_after(WAIT):
             assert await a.ticker(value=1) == 1
@@ -552,7 +552,7 @@ async def test_redis_down_at_start_is_a_clear_error(channel: str) -> None:
         with pytest.raises(BrokerUnavailable, match=f"cannot reach Redis at {nowhere}"):
             async with open_test_server(app):
                 pass  # pragma: no cover
-        assert app.servers_running == 0
+        assert app._core.servers_running == 0
 
 
 class ReportRecorder:
@@ -714,8 +714,8 @@ async def test_workers_share_one_port_and_every_subscriber_gets_a_broadcast_once
                 for ws in sockets:
                     await ws_send(ws, {"type": "subscribe", "channel": "ticker"})
                     assert await ws_receive(ws) == {"type": "subscribed", "channel": "ticker"}
-                await publisher.app.registry.channels["ticker"](value=7)
-                await publisher.app.registry.channels["ticker"](value=SENTINEL)
+                await publisher.app._registry.channels["ticker"](value=7)
+                await publisher.app._registry.channels["ticker"](value=SENTINEL)
                 for ws in sockets:
                     assert await ws_receive(ws) == ticker_frame(7)
                     assert await ws_receive(ws) == ticker_frame(SENTINEL)

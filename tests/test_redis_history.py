@@ -56,7 +56,7 @@ def build_app(url: str, channel: str, *, size: int = 10, ttl: float = 60) -> Soc
 
 
 async def publish(app: SocketAPI, *texts: str, room: str | None = "a") -> None:
-    handler = app.registry.channels["chat_room"]
+    handler = app._registry.channels["chat_room"]
     with trio.fail_after(WAIT):
         for text in texts:
             if room is None:
@@ -113,7 +113,7 @@ async def test_offsets_are_one_numbering_across_processes_and_history_is_shared(
         assert await receive(on_a, 3) == expected
         assert await receive(on_b, 3) == expected
         for app in (a, b):
-            kept = await app.registry.channels["chat_room"].history(room_id="a")
+            kept = await app._registry.channels["chat_room"].history(room_id="a")
             assert [(p.offset, p.data) for p in kept] == expected
 
 
@@ -148,7 +148,7 @@ async def test_history_keeps_the_newest_size_across_processes(
         server_b = await serve(exits, b)
         await serve(exits, a)
         await publish(a, "m1", "m2", "m3", "m4", "m5")
-        kept = await b.registry.channels["chat_room"].history(room_id="a", limit=10)
+        kept = await b._registry.channels["chat_room"].history(room_id="a", limit=10)
         assert [(p.offset, p.data) for p in kept] == [(3, "m3"), (4, "m4"), (5, "m5")]
         async with server_b.connect() as client:
             epoch = kept[0].epoch
@@ -174,7 +174,7 @@ async def test_a_broadcast_naming_no_key_is_numbered_in_every_live_stream_on_red
             await client.receive_json()
             await publish(b, "to all", room=None)
             assert await receive(client, 1) == [(1, "to all")]
-        kept = await a.registry.channels["chat_room"].history(room_id="a")
+        kept = await a._registry.channels["chat_room"].history(room_id="a")
         assert [(p.offset, p.data) for p in kept] == [(1, "a1"), (2, "to all")]
 
 

@@ -74,7 +74,7 @@ def build(url: str, channel: str) -> SocketAPI:
 
 async def users(app: SocketAPI, room: str = "a") -> list[str]:
     with trio.fail_after(WAIT):
-        members = await app.registry.channels["chat_room"].presence(room_id=room)
+        members = await app._registry.channels["chat_room"].presence(room_id=room)
     return sorted(members.values())
 
 

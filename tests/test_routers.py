@@ -203,7 +203,7 @@ def test_include_router_refuses_a_name_the_app_already_has(kind: str) -> None:
 
     with pytest.raises(ValueError, match="same"):
         app.include_router(router)
-    assert "other" not in app.registry.actions, "a refused router adds nothing"
+    assert "other" not in app._registry.actions, "a refused router adds nothing"
 
 
 def test_include_router_refuses_a_clash_between_two_routers() -> None:
@@ -220,7 +220,7 @@ def test_include_router_refuses_a_clash_between_two_routers() -> None:
     app.include_router(first)
     with pytest.raises(ValueError, match="news"):
         app.include_router(second)
-    assert app.registry.channels["news"] is news_one
+    assert app._registry.channels["news"] is news_one
 
 
 def test_nested_include_router_refuses_a_clash() -> None:
@@ -248,8 +248,8 @@ def test_channel_and_action_names_are_separate_namespaces() -> None:
     async def status_action() -> None: ...
 
     app.include_router(router)
-    assert app.registry.channels["status"] is status_channel
-    assert app.registry.actions["status"] is status_action
+    assert app._registry.channels["status"] is status_channel
+    assert app._registry.actions["status"] is status_action
 
 
 def test_including_the_same_router_twice_is_not_a_clash() -> None:
@@ -261,7 +261,7 @@ def test_including_the_same_router_twice_is_not_a_clash() -> None:
 
     app.include_router(router)
     app.include_router(router)
-    assert app.registry.actions["once"] is once
+    assert app._registry.actions["once"] is once
 
 
 async def test_one_router_included_in_two_apps_broadcasts_to_both(serve: Any) -> None:

@@ -68,13 +68,13 @@ def completed(channel: str, value: Any) -> dict[str, Any]:
 
 
 async def test_every_channel_and_action_of_the_docs_is_served(docs_main: ModuleType) -> None:
-    assert set(docs_main.app.registry.channels) == {
+    assert set(docs_main.app._registry.channels) == {
         "user_status",
         "chat_room",
         "notifications",
         "analytics",
     }
-    assert set(docs_main.app.registry.actions) == {
+    assert set(docs_main.app._registry.actions) == {
         "get_user",
         "update_status",
         "send_message",

@@ -63,7 +63,7 @@ def app(app: SocketAPI) -> SocketAPI:
 
 
 def channel(app: SocketAPI, name: str) -> Any:
-    return app.registry.channels[name]
+    return app._registry.channels[name]
 
 
 async def test_a_room_broadcast_reaches_that_room_only(app: SocketAPI, serve: Any) -> None:

@@ -114,7 +114,7 @@ async def test_slow_subscriber_is_closed_1013_and_the_others_get_every_message()
                 async with trio.open_nursery() as readers:
                     readers.start_soon(read_all)
                     for value in range(count):
-                        await app.registry.channels["ticker"](value=value, blob=blob)
+                        await app._registry.channels["ticker"](value=value, blob=blob)
                         await trio.lowlevel.checkpoint()
                     # The stalled client never read: by now its outbox overflowed.
                     await wait_for(lambda: app.counters.slow_consumer_closes == 1)
@@ -138,7 +138,7 @@ async def test_a_process_without_a_server_forwards_broadcasts_to_the_server() ->
             async with open_websocket("127.0.0.1", port, "/", use_ssl=False) as ws:
                 await send(ws, {"type": "subscribe", "channel": "ticker"})
                 await receive(ws)
-                result = await script_app.registry.channels["ticker"](value=9)
+                result = await script_app._registry.channels["ticker"](value=9)
                 assert result is None  # the server ran the function, not this process
                 assert await receive(ws) == {
                     "type": "data",
@@ -159,8 +159,8 @@ async def test_forwarding_without_the_token_is_refused_and_delivers_nothing() ->
                 await send(ws, {"type": "subscribe", "channel": "ticker"})
                 await receive(ws)
                 with pytest.raises(PublishError, match="not allowed"):
-                    await wrong.registry.channels["ticker"](value=1)
-                await right.registry.channels["ticker"](value=2)
+                    await wrong._registry.channels["ticker"](value=1)
+                await right._registry.channels["ticker"](value=2)
                 assert (await receive(ws))["data"] == {"value": 2, "blob": ""}
             nursery.cancel_scope.cancel()
 
@@ -171,7 +171,7 @@ async def test_forwarding_to_no_server_raises_a_clear_error() -> None:
         free_port = sock.getsockname()[1]
     app = make_app(port=free_port)
     with trio.fail_after(10), pytest.raises(PublishError, match="cannot forward"):
-        await app.registry.channels["ticker"](value=1)
+        await app._registry.channels["ticker"](value=1)
 
 
 def _ipv6_loopback_available() -> bool:

@@ -112,7 +112,7 @@ def test_a_positional_only_parameter_is_refused_at_decoration() -> None:
 
     with pytest.raises(TypeError, match="positional-only"):
         app.action("positional")(positional)
-    assert "positional" not in app.registry.actions
+    assert "positional" not in app._registry.actions
 
 
 def page_size(n: int = 1) -> int:

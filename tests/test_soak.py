@@ -296,7 +296,7 @@ async def staying_slot(
 
 
 async def broadcast_all(app: SocketAPI, broadcasts: Broadcasts) -> None:
-    ticker = app.registry.channels["ticker"]
+    ticker = app._registry.channels["ticker"]
     for seq in range(broadcasts.total):
         broadcasts.started = seq + 1
         await ticker(seq=seq)

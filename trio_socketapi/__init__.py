@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._app import SocketAPI
+from ._broker import Broadcast, Broker
 from ._connection import Connection
 from ._counters import Counters
 from ._dispatch import ClientError
@@ -11,13 +12,20 @@ from ._handlers import ActionHandler, ChannelHandler
 from ._handshake import HandshakeRefused
 from ._history import History, Publication
 from ._markers import Depends, RequiredOnSubscribe
+from ._protocol import CloseCode
 from ._router import Router
 from ._settings import Settings
 
+__version__ = "0.1.0"
+"""The version of this package (as in pyproject.toml)."""
+
 __all__ = [
     "ActionHandler",
+    "Broadcast",
+    "Broker",
     "ChannelHandler",
     "ClientError",
+    "CloseCode",
     "Connection",
     "Counters",
     "Depends",
@@ -29,4 +37,5 @@ __all__ = [
     "Router",
     "Settings",
     "SocketAPI",
+    "__version__",
 ]

@@ -14,14 +14,14 @@ from typing import Any, ParamSpec, TypeVar
 
 import trio
 
-from ._broker import Broadcast, Broker, MemoryBroker
+from ._broker import Broker, MemoryBroker
 from ._connection import Connection
+from ._core import AppCore, HandshakeHook
 from ._counters import Counters
 from ._forward import forward_publish
 from ._handlers import ActionHandler, ChannelHandler, decorating_scope
 from ._history import History
-from ._http import StaticMount, mount
-from ._hub import key_of
+from ._http import mount
 from ._lifecycle import LifecycleDecorators, single_error
 from ._listeners import BindError
 from ._metrics import Metrics
@@ -30,7 +30,6 @@ from ._router import Router
 from ._server import serve
 from ._settings import Settings
 
-HandshakeHook = Callable[[Connection], Awaitable[None]]
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -62,27 +61,33 @@ class SocketAPI(LifecycleDecorators):
         self.broadcast_allowed_hosts = tuple(broadcast_allowed_hosts)
         self.broadcast_token = broadcast_token
         self.settings = settings or Settings()
-        self.broker: Broker = broker or MemoryBroker()
-        self.registry = Registry()
-        self.handshake_hooks: list[HandshakeHook] = []
-        self.counters = Counters()
+        self._registry = Registry()
+        self._core = AppCore(
+            self._registry, broker or MemoryBroker(), _PublishPolicy(self), _Forwarder(self)
+        )
+        """What this app's servers and channels share (the seam, see _core.py)."""
+
+    @property
+    def broker(self) -> Broker:
+        """Where broadcasts are published and this app's servers receive them."""
+        return self._core.broker
+
+    @property
+    def counters(self) -> Counters:
         """Running totals (connections, subscriptions, messages, slow-consumer closes)."""
-        self.metrics = Metrics()
+        return self._core.counters
+
+    @property
+    def metrics(self) -> Metrics:
         """Action-latency and fan-out histograms (recorded while ``settings.serve_metrics``)."""
-        self.static_mounts: list[StaticMount] = []
-        """The ``static`` directories, served over plain HTTP on the serving port."""
-        self.publish_policy = _PublishPolicy(self)
-        self.servers_running = 0
-        """How many servers (or test servers) of this app run in this process."""
-        self.trio_token: trio.lowlevel.TrioToken | None = None
-        """The trio loop a server of this app runs in (for ``publish_threadsafe``)."""
+        return self._core.metrics
 
     @property
     def publishes_here(self) -> bool:
         """Whether a broadcast is published from this process (to the broker) rather than
         forwarded to the server at ``host``:``port``: a server runs here, or the broker is shared.
         """
-        return self.servers_running > 0 or self.broker.is_shared
+        return self._core.publishes_here
 
     def channel(
         self,
@@ -113,8 +118,8 @@ class SocketAPI(LifecycleDecorators):
                 presence=presence,
                 local_names=decorating_scope(),
             )
-            self.registry.add_channel(handler)
-            handler.bind(self)
+            self._registry.add_channel(handler)
+            handler._bind(self._core)
             return handler
 
         return decorate
@@ -124,7 +129,7 @@ class SocketAPI(LifecycleDecorators):
 
         def decorate(func: Callable[P, Awaitable[R]]) -> ActionHandler[P, R]:
             handler = ActionHandler(func, name, local_names=decorating_scope())
-            self.registry.add_action(handler)
+            self._registry.add_action(handler)
             return handler
 
         return decorate
@@ -137,7 +142,7 @@ class SocketAPI(LifecycleDecorators):
         exception refuses with 500 and is logged. Hooks run in registration order, within the
         handshake timeout.
         """
-        self.handshake_hooks.append(hook)
+        self._core.handshake_hooks.append(hook)
         return hook
 
     def static(self, path: str, directory: str | os.PathLike[str]) -> None:
@@ -152,18 +157,19 @@ class SocketAPI(LifecycleDecorators):
         ``directory`` is not a directory.
         """
         static = mount(path, Path(directory))
-        if any(m.prefix == static.prefix for m in self.static_mounts):
+        mounts = self._core.static_mounts
+        if any(m.prefix == static.prefix for m in mounts):
             raise ValueError(f"static path {path!r} is already mounted")
-        self.static_mounts.append(static)
+        mounts.append(static)
 
     def include_router(self, router: Router) -> None:
         """Serve a router's channels and actions under their plain names.
 
         Raises ``ValueError``, including nothing, if a name is already taken by another handler.
         """
-        self.registry.merge(router.registry)
-        for handler in router.registry.channels.values():
-            handler.bind(self)
+        self._registry.merge(router._registry)
+        for handler in router._registry.channels.values():
+            handler._bind(self._core)
 
     async def serve(
         self,
@@ -184,7 +190,7 @@ class SocketAPI(LifecycleDecorators):
         with ``reuse_port``, shares the port with other processes (``SO_REUSEPORT``).
         """
         await serve(
-            self,
+            self._core,
             self.host if host is None else host,
             self.port if port is None else port,
             self.settings,
@@ -235,26 +241,6 @@ class SocketAPI(LifecycleDecorators):
         if failure is not None:
             raise failure
 
-    async def publish(
-        self, handler: ChannelHandler[Any, Any], key: dict[str, Any], data_json: bytes | None
-    ) -> None:
-        """Publish a channel result, already serialised once, to the broker (recorded first
-        if the channel keeps history)."""
-        broadcast = Broadcast(handler.name, key, data_json)
-        history = handler.history_config
-        if history is None:
-            await self.broker.publish(broadcast)
-        elif len(key) == len(handler.signature.key_params):
-            await self.broker.publish_recorded(broadcast, [(key_of(key), key)], history)
-        else:  # a broadcast naming only part of the key: every stream it reaches records it
-            await self.broker.publish_recorded(broadcast, None, history)
-
-    async def forward_publish(
-        self, handler: ChannelHandler[Any, Any], arguments: dict[str, Any]
-    ) -> None:
-        """Send a broadcast to this app's server at ``host``:``port`` (no server in process)."""
-        await forward_publish(self.host, self.port, handler.name, arguments, self.broadcast_token)
-
 
 async def _stop_on_signals(signals: AsyncIterator[int], serving: trio.CancelScope) -> None:
     """Cancel ``serving`` at the first signal; later ones (a second Ctrl-C) are only logged,
@@ -266,6 +252,21 @@ async def _stop_on_signals(signals: AsyncIterator[int], serving: trio.CancelScop
         else:
             logger.info("%s received, shutting down", name)
             serving.cancel()
+
+
+class _Forwarder:
+    """Forwards to the server at the app's ``host``:``port``, as they are at the time."""
+
+    def __init__(self, app: SocketAPI) -> None:
+        self._app = app
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self._app.host, self._app.port)
+
+    async def forward(self, channel: str, arguments: dict[str, Any]) -> None:
+        app = self._app
+        await forward_publish(app.host, app.port, channel, arguments, app.broadcast_token)
 
 
 class _PublishPolicy:

@@ -12,20 +12,46 @@ import inspect
 import sys
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, cast
 
 import trio
 
+from ._broker import Broker
 from ._history import History, Publication
 from ._hub import key_of
 from ._protocol import to_json
 from ._signature import CompiledSignature, compile_signature, unannotated_parameters
 
-if TYPE_CHECKING:
-    from ._app import SocketAPI
-
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+class ChannelHost(Protocol):
+    """What a channel needs of an app it is served by (the app's ``AppCore``, see _core.py)."""
+
+    @property
+    def publishes_here(self) -> bool:
+        """Whether broadcasts are published from this process rather than forwarded."""
+
+    @property
+    def trio_token(self) -> trio.lowlevel.TrioToken | None:
+        """The trio loop a server of the app runs in, if one runs in this process."""
+
+    @property
+    def broker(self) -> Broker:
+        """The app's broker (history is read from it)."""
+
+    @property
+    def forward_address(self) -> tuple[str, int]:
+        """Where a forwarded broadcast goes (hosts with one address are forwarded to once)."""
+
+    async def publish(
+        self, handler: ChannelHandler[Any, Any], key: dict[str, Any], data_json: bytes | None
+    ) -> None:
+        """Publish one result, serialised once, to the app's subscribers (through the broker)."""
+
+    async def forward(self, handler: ChannelHandler[Any, Any], arguments: dict[str, Any]) -> None:
+        """Have the app's server run the call (no server of the app runs in this process)."""
 
 
 class ActionHandler(Generic[P, R]):
@@ -83,24 +109,30 @@ class ChannelHandler(Generic[P, R]):
         """The subscription key alone, which an ``unsubscribe`` names."""
         warn_unannotated("channel", name, func, local_names)
         self._python_signature = inspect.signature(func)
-        self._apps: list[SocketAPI] = []
+        self._apps: list[ChannelHost] = []
         functools.update_wrapper(self, func)
 
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the channel function once and send its result to the subscribers.
 
-        Key (``RequiredOnSubscribe``) arguments the call names scope the delivery to the
-        subscribers with equal (validated) values. In a process that serves no app this handler
-        belongs to, the call is forwarded to the app's server (see ``SocketAPI``).
+        Returns the function's result. Key (``RequiredOnSubscribe``) arguments the call names
+        scope the delivery to the subscribers with equal (validated) values.
+
+        In a process that serves no app this handler belongs to (and has no shared broker), the
+        call is forwarded to the app's server, which runs the function there, and this returns
+        ``None`` once that server has accepted it: the result exists only in the process that
+        ran the function, and a forwarding caller (a script, a worker) is fire-and-forget by
+        nature. The return type stays the function's so that every call in a serving process,
+        the common case, is typed exactly. Raises ``PublishError`` if forwarding fails.
         """
         here = [app for app in self._apps if app.publishes_here]
         if self._apps and not here:
             # No server of this channel runs in this process: its server runs the function.
             arguments = self._arguments(args, kwargs)
-            targets = {(app.host, app.port): app for app in self._apps}
+            targets = {app.forward_address: app for app in self._apps}
             for app in targets.values():
-                await app.forward_publish(self, arguments)
-            return None  # type: ignore[return-value]
+                await app.forward(self, arguments)
+            return cast(R, None)  # documented above: a forwarded call has no result here
         key = {}
         if self.signature.key_params:
             key = self.signature.validate_key(self._arguments(args, kwargs))
@@ -168,7 +200,7 @@ class ChannelHandler(Generic[P, R]):
             raise RuntimeError(f"no server of channel {self.name!r} runs in this process")
         return trio.from_thread.run(functools.partial(self, *args, **kwargs), trio_token=token)
 
-    def bind(self, app: SocketAPI) -> None:
+    def _bind(self, app: ChannelHost) -> None:
         """Deliver this channel's broadcasts to ``app``'s subscribers too."""
         if app not in self._apps:
             self._apps.append(app)

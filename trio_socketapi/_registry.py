@@ -3,10 +3,16 @@ and the lifespans and background tasks that run while the app is served."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
-from ._handlers import ActionHandler, ChannelHandler
-from ._lifecycle import BackgroundTask, Lifespan
+if TYPE_CHECKING:  # only stored and looked up here: the registry stays free of trio
+    from ._handlers import ActionHandler, ChannelHandler
+
+Lifespan = Callable[[], AsyncIterator[None]]
+"""An async generator function that sets something up, yields once, and tears it down."""
+BackgroundTask = Callable[[], Awaitable[None]]
+"""An ``async def`` function run for as long as the server serves."""
 
 
 class Registry:

@@ -22,7 +22,7 @@ class Router(LifecycleDecorators):
     """
 
     def __init__(self) -> None:
-        self.registry = Registry()
+        self._registry = Registry()
 
     def channel(
         self,
@@ -48,7 +48,7 @@ class Router(LifecycleDecorators):
                 presence=presence,
                 local_names=decorating_scope(),
             )
-            self.registry.add_channel(handler)
+            self._registry.add_channel(handler)
             return handler
 
         return decorate
@@ -58,7 +58,7 @@ class Router(LifecycleDecorators):
 
         def decorate(func: Callable[P, Awaitable[R]]) -> ActionHandler[P, R]:
             handler = ActionHandler(func, name, local_names=decorating_scope())
-            self.registry.add_action(handler)
+            self._registry.add_action(handler)
             return handler
 
         return decorate
@@ -68,4 +68,4 @@ class Router(LifecycleDecorators):
 
         Raises ``ValueError``, adding nothing, if a name is already taken by another handler.
         """
-        self.registry.merge(router.registry)
+        self._registry.merge(router._registry)

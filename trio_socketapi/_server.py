@@ -1,9 +1,18 @@
 """Accepting connections: listeners, the opening handshake, and shutdown with code 1001.
 
-Each connection runs in its own task under a cancel scope that outside cancellation does not
-reach: when ``serve`` is cancelled, ``Server.shutdown`` first asks every session to close with
-1001 (so clients get a real closing handshake, concurrently), waits at most
-``shutdown_timeout``, and only then cancels whatever is left.
+A ``Server`` is built on an app's ``AppCore`` (_core.py), not on the app. Each connection runs in
+its own task under a cancel scope that outside cancellation does not reach: when ``serve`` is
+cancelled, ``Server.shutdown`` first asks every session to close with 1001 (so clients get a
+real closing handshake, concurrently), waits at most ``shutdown_timeout``, and only then
+cancels whatever is left.
+
+``open_server`` runs what surrounds a server for as long as it serves, in this order. Starting:
+the broker subscription first (so a lifespan or background task can broadcast), then the
+lifespans in registration order, then the background tasks and the keepalive sweep, then the
+caller's block (which accepts connections). Stopping, whether the block ended, failed or was
+cancelled: the background tasks are cancelled, every connection is closed with 1001, then the
+lifespans' teardown runs (so handlers can use what a lifespan opened until the last client is
+gone).
 """
 
 from __future__ import annotations
@@ -11,8 +20,9 @@ from __future__ import annotations
 import functools
 import logging
 import ssl
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Literal
 
 import pydantic
 import trio
@@ -20,13 +30,14 @@ from trio_websocket import wrap_server_stream
 
 from ._broker import Broadcast
 from ._connection import Connection
+from ._core import AppCore
 from ._dispatch import Dispatcher
 from ._frames import text_frame
 from ._handshake import LOOPBACK_HOSTS, HandshakeRefused, check_handshake, is_loopback
 from ._http import Site
 from ._http_io import answer_unless_upgrade
 from ._hub import Hub
-from ._lifecycle import open_server
+from ._lifecycle import single_error
 from ._listeners import open_listeners
 from ._metrics import render
 from ._open_files import ensure_open_files_for
@@ -36,9 +47,6 @@ from ._session import Session
 from ._settings import Settings
 from ._wire import ServerTransport, handshake_host, peer_address, release_handshake_state
 
-if TYPE_CHECKING:
-    from ._app import SocketAPI
-
 logger = logging.getLogger("trio_socketapi")
 
 
@@ -46,7 +54,7 @@ class Server:
     """The connections of one running server of an app."""
 
     def __init__(
-        self, app: SocketAPI, settings: Settings, *, tls: bool = False, loopback: bool = False
+        self, core: AppCore, settings: Settings, *, tls: bool = False, loopback: bool = False
     ) -> None:
         self.settings = settings
         self.tls = tls
@@ -59,18 +67,19 @@ class Server:
             if loopback
             else "*"
         )
-        self.app = app
-        self.hub = Hub(app.counters)
+        self.core = core
+        """What this server serves of its app: handlers, broker, hooks, counters."""
+        self.hub = Hub(core.counters)
         self.presence = LocalPresence()
         """The presence entries of this server's connections."""
-        self._metrics = app.metrics if settings.serve_metrics else None
+        self._metrics = core.metrics if settings.serve_metrics else None
         self._dispatcher = Dispatcher(
-            app.registry,
+            core.registry,
             self.hub,
-            app.publish_policy,
+            core.publish_policy,
             settings,
-            app.counters,
-            app.broker,
+            core.counters,
+            core.broker,
             self._metrics,
             self.presence,
         )
@@ -101,7 +110,7 @@ class Server:
 
     def deliver(self, broadcast: Broadcast) -> None:
         """Deliver a broadcast from the broker to this server's subscribers."""
-        handler = self.app.registry.channels.get(broadcast.channel)
+        handler = self.core.registry.channels.get(broadcast.channel)
         if handler is None:
             logger.warning("broadcast to unknown channel %r dropped", broadcast.channel)
             return
@@ -132,13 +141,15 @@ class Server:
 
     def http_site(self) -> Site:
         """What a plain HTTP request on this server's port is answered from, right now."""
-        app = self.app
+        core = self.core
         settings = self.settings
         return Site(
             serving=not self._shutting_down,
-            metrics=(lambda: render(app.counters, app.metrics)) if settings.serve_metrics else None,
+            metrics=(lambda: render(core.counters, core.metrics))
+            if settings.serve_metrics
+            else None,
             asyncapi=None,
-            mounts=app.static_mounts,
+            mounts=core.static_mounts,
             allowed_hosts=self.allowed_hosts,
         )
 
@@ -146,14 +157,8 @@ class Server:
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Receive the app's broadcasts from its broker while this server runs."""
-        self.app.servers_running += 1
-        self.app.trio_token = trio.lowlevel.current_trio_token()
-        try:
-            await self.app.broker.run(self.deliver, task_status=task_status)
-        finally:
-            self.app.servers_running -= 1
-            if not self.app.servers_running:
-                self.app.trio_token = None
+        with self.core.serving():
+            await self.core.broker.run(self.deliver, task_status=task_status)
 
     async def run_keepalive(self) -> None:
         """Sweep the connections every quarter ``ping_interval`` and ping the silent ones.
@@ -200,7 +205,7 @@ class Server:
             return
         self._connections[nursery.cancel_scope] = session
         peer = _peer_text(session.connection.remote)
-        counters = self.app.counters
+        counters = self.core.counters
         counters.connections_open += 1
         counters.connections_total += 1
         logger.info("connection open: %s %s", peer, session.connection.path)
@@ -225,7 +230,7 @@ class Server:
 
     async def run_presence(self) -> None:
         """Let the broker count (and refresh) this server's presence entries while it serves."""
-        await self.app.broker.keep_presence(self.presence)
+        await self.core.broker.keep_presence(self.presence)
 
     async def _announce_leaves(self, client_id: str, channel: str | None = None) -> None:
         """A connection left its presence streams (of ``channel``, or all): tell everyone.
@@ -264,7 +269,7 @@ class Server:
             request.path, request.headers, peer, handshake_host(request)
         )
         try:
-            if self.app.counters.connections_open >= settings.max_connections:
+            if self.core.counters.connections_open >= settings.max_connections:
                 raise HandshakeRefused(503, "Too many connections")
             check_handshake(
                 connection.path,
@@ -274,10 +279,10 @@ class Server:
                 settings.allowed_paths,
                 settings.allowed_origins,
             )
-            for hook in self.app.handshake_hooks:
+            for hook in self.core.handshake_hooks:
                 await hook(connection)
         except HandshakeRefused as refused:
-            self.app.counters.handshakes_refused += 1
+            self.core.counters.handshakes_refused += 1
             logger.warning(
                 "handshake refused: %s %s host=%s origin=%s -> %d %s",
                 _peer_text(peer),
@@ -290,18 +295,18 @@ class Server:
             await request.reject(refused.status_code, body=refused.reason.encode())
             return None
         except Exception:
-            self.app.counters.handshakes_refused += 1
+            self.core.counters.handshakes_refused += 1
             logger.exception("handshake hook failed for %s", _peer_text(peer))
             await request.reject(500, body=b"Internal Server Error")
             return None
         ws = await request.accept()
         transport.ws = ws
         release_handshake_state(ws)
-        return Session(ws, connection, self._dispatcher, self.hub, settings, self.app.counters)
+        return Session(ws, connection, self._dispatcher, self.hub, settings, self.core.counters)
 
 
 async def serve(
-    app: SocketAPI,
+    core: AppCore,
     host: str | None,
     port: int,
     settings: Settings,
@@ -310,7 +315,7 @@ async def serve(
     reuse_port: bool = False,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Listen on ``host``:``port`` and serve ``app`` until cancelled; report the bound port."""
+    """Listen on ``host``:``port`` and serve the app until cancelled; report the bound port."""
     if not 0 <= port <= 65535:  # the OS would quietly take it modulo 65536
         raise ValueError(f"port must be 0-65535, got {port}")
     ensure_open_files_for(settings.max_connections)
@@ -319,7 +324,7 @@ async def serve(
     loopback = all(is_loopback(listener.socket.getsockname()[0]) for listener in listeners)
     if ssl_context is not None:
         listeners = [trio.SSLListener(listener, ssl_context) for listener in listeners]
-    server = Server(app, settings, tls=ssl_context is not None, loopback=loopback)
+    server = Server(core, settings, tls=ssl_context is not None, loopback=loopback)
     try:
         async with open_server(server) as nursery:
             await nursery.start(
@@ -337,6 +342,59 @@ async def serve(
         with trio.CancelScope(shield=True):
             for listener in listeners:
                 await listener.aclose()
+
+
+@asynccontextmanager
+async def open_server(server: Server) -> AsyncIterator[trio.Nursery]:
+    """Run the app around ``server`` for the duration of the block; yield the nursery that
+    connections run in.
+
+    A failure of the broker, of a lifespan's setup, of a background task or of the block
+    itself is raised as itself (not inside an exception group), after everything has stopped.
+    The lifespans' teardown is shielded from cancellation but bounded by ``shutdown_timeout``.
+    """
+    core = server.core
+    failure: Exception | None = None
+    async with trio.open_nursery() as nursery:
+        try:
+            await nursery.start(server.run_broker)
+        except Exception as exc:
+            failure = exc
+        else:
+            entered: list[AbstractAsyncContextManager[None]] = []
+            try:
+                for lifespan in core.registry.lifespans:
+                    starting = asynccontextmanager(lifespan)()
+                    await starting.__aenter__()
+                    entered.append(starting)
+                async with trio.open_nursery() as background:
+                    for task in core.registry.background_tasks:
+                        background.start_soon(task)
+                    background.start_soon(server.run_keepalive)
+                    background.start_soon(server.run_presence)
+                    try:
+                        yield nursery
+                    finally:
+                        # Stop the background tasks first, so none broadcasts into the closing.
+                        background.cancel_scope.cancel()
+                        with trio.CancelScope(shield=True):
+                            await server.shutdown()
+            except Exception as exc:
+                failure = single_error(exc)
+            finally:
+                with trio.move_on_after(server.settings.shutdown_timeout) as teardown:
+                    teardown.shield = True
+                    # Each teardown runs as if serving had ended normally: a failing one is
+                    # logged and raised later, and the ones before it still run.
+                    for started in reversed(entered):
+                        try:
+                            await started.__aexit__(None, None, None)
+                        except Exception as exc:
+                            logger.exception("lifespan teardown failed")
+                            failure = failure or exc
+        nursery.cancel_scope.cancel()  # the broker subscription
+    if failure is not None:
+        raise failure
 
 
 def _event_frame(channel: str, key: Mapping[str, Any], event: tuple[str, str, bytes]) -> bytes:

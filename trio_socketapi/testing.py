@@ -40,9 +40,8 @@ from trio_websocket import (
 )
 
 from ._app import SocketAPI
-from ._lifecycle import open_server
 from ._protocol import MessageId, to_json
-from ._server import Server
+from ._server import Server, open_server
 from ._settings import Settings
 from ._wire import send_frames
 
@@ -274,7 +273,7 @@ async def open_test_server(
 
     The app's lifespans and background tasks run around the block as they do around ``serve``.
     """
-    server = Server(app, settings or app.settings)
+    server = Server(app._core, settings or app.settings)
     async with open_server(server) as nursery:
         yield TestServer(server, nursery)
 
