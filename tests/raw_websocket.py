@@ -17,9 +17,12 @@ def upgrade_request(host: str, path: str = "/") -> bytes:
     ).encode()
 
 
-def masked_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
-    """A client-to-server WebSocket frame (RFC 6455 section 5.2: clients mask every frame)."""
-    mask = os.urandom(4)
+def masked_frame(
+    opcode: int, payload: bytes, *, fin: bool = True, mask: bytes | None = None
+) -> bytes:
+    """A client-to-server WebSocket frame (RFC 6455 section 5.2: clients mask every frame),
+    with a random mask unless one is given."""
+    mask = os.urandom(4) if mask is None else mask
     first = (0x80 if fin else 0) | opcode
     size = len(payload)
     if size < 126:

@@ -245,6 +245,9 @@ async def test_only_a_real_ctrl_c_stops_a_server_run_under_plain_trio_run(tmp_pa
             process.kill()
             with trio.move_on_after(5):
                 await process.wait()
+                while chunk := await process.stdout.receive_some():
+                    output += chunk  # for the failure message
+                print(output.decode())
     assert process.returncode == 0, output.decode()
     assert b"stopped by Ctrl-C" in output
     assert output.count(b"handler raised ") == 2

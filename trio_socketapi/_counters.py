@@ -14,7 +14,9 @@ class Counters:
     connections_total: int = 0
     """Connections accepted since start."""
     handshakes_refused: int = 0
-    """Handshakes refused (origin, path, connection limit, handshake hook)."""
+    """Handshakes refused (host, origin, path, connection limit, handshake hook)."""
+    handshakes_timed_out: int = 0
+    """Handshakes dropped unanswered because they took longer than ``handshake_timeout``."""
     subscriptions: int = 0
     """Subscriptions currently held, over all connections."""
     messages_in: int = 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -86,11 +87,18 @@ class Server:
         self._connections: dict[trio.CancelScope, Session | None] = {}
         self._drained = trio.Event()
         self._shutting_down = False
+        self._shutdown_deadline = math.inf  # after it no connection lingers any longer
 
     async def handle_stream(
         self, stream: trio.abc.Stream, *, remote: tuple[str, int] | None = None
     ) -> None:
-        """Serve one transport stream (TCP, TLS or in-memory) from handshake to close."""
+        """Serve one transport stream (TCP, TLS or in-memory) from handshake to close.
+
+        Every connection ends in ``ServerTransport.finish`` (close frame, discarding what the
+        client still sends, close), whatever path it took, cancellation included.
+        """
+        transport = ServerTransport(stream)
+        session: Session | None = None
         try:
             async with trio.open_nursery() as nursery:
                 # Outside cancellation stops here: shutdown() closes each connection itself.
@@ -98,15 +106,21 @@ class Server:
                 scope.shield = True
                 self._connections[scope] = None
                 try:
-                    await self._serve_stream(stream, nursery, remote)
+                    await self._serve_stream(transport, nursery, remote)
                 finally:
-                    del self._connections[scope]
+                    session = self._connections.pop(scope)
                     if not self._connections:
                         self._drained.set()
         except Exception:
             logger.exception("connection failed")
         finally:
-            await trio.aclose_forcefully(stream)
+            await transport.finish(
+                frame_aligned=session is None or session.frame_aligned,
+                close_timeout=self.settings.close_timeout,
+                not_after=self._shutdown_deadline,
+            )
+            if session is not None:
+                _log_closed(session, transport)
 
     def deliver(self, broadcast: Broadcast) -> None:
         """Deliver a broadcast from the broker to this server's subscribers."""
@@ -178,6 +192,7 @@ class Server:
     async def shutdown(self) -> None:
         """Close every connection with 1001, waiting at most ``shutdown_timeout`` for them."""
         self._shutting_down = True
+        self._shutdown_deadline = trio.current_time() + self.settings.shutdown_timeout
         for scope, session in list(self._connections.items()):
             if session is None:
                 scope.cancel()
@@ -192,39 +207,39 @@ class Server:
 
     async def _serve_stream(
         self,
-        stream: trio.abc.Stream,
+        transport: ServerTransport,
         nursery: trio.Nursery,
         remote: tuple[str, int] | None,
     ) -> None:
         settings = self.settings
         session = None
-        with trio.move_on_after(settings.handshake_timeout):
-            session = await self._open_session(nursery, stream, remote)
+        peer = remote or peer_address(transport.transport)
+        with trio.move_on_after(settings.handshake_timeout) as handshake:
+            session = await self._open_session(nursery, transport, peer)
+        if handshake.cancelled_caught:
+            self.core.counters.handshakes_timed_out += 1
+            logger.debug(
+                "handshake dropped: %s did not complete it in %s s",
+                _peer_text(peer),
+                settings.handshake_timeout,
+            )
         if session is None or self._shutting_down:
             nursery.cancel_scope.cancel()
             return
         self._connections[nursery.cancel_scope] = session
-        peer = _peer_text(session.connection.remote)
         counters = self.core.counters
         counters.connections_open += 1
         counters.connections_total += 1
-        logger.info("connection open: %s %s", peer, session.connection.path)
+        logger.info("connection open: %s %s", _peer_text(peer), session.connection.path)
         try:
             await session.run()
         except Exception:
-            logger.exception("internal error on connection %s", peer)
+            logger.exception("internal error on connection %s", _peer_text(peer))
             with trio.move_on_after(settings.close_timeout):
                 code = CloseCode.INTERNAL_ERROR
                 await session.ws.aclose(code, CLOSE_REASONS[code])
         finally:
             counters.connections_open -= 1
-        closed = session.ws.closed
-        logger.info(
-            "connection closed: %s code=%s reason=%s",
-            peer,
-            closed.code if closed else None,
-            closed.reason if closed else None,
-        )
         await self._announce_leaves(session.connection.id)
         nursery.cancel_scope.cancel()
 
@@ -248,15 +263,15 @@ class Server:
     async def _open_session(
         self,
         nursery: trio.Nursery,
-        stream: trio.abc.Stream,
-        remote: tuple[str, int] | None,
+        transport: ServerTransport,
+        peer: tuple[str, int] | None,
     ) -> Session | None:
         """Run the opening handshake; return the session, or ``None`` if it was refused."""
         settings = self.settings
-        received = await answer_unless_upgrade(stream, self.http_site)
+        received = await answer_unless_upgrade(transport.transport, self.http_site)
         if received is None:  # plain HTTP, answered (or nothing but a closed stream)
             return None
-        transport = ServerTransport(stream, received)
+        transport.unread(received)
         request = await wrap_server_stream(
             nursery,
             transport,
@@ -264,7 +279,6 @@ class Server:
             max_message_size=settings.max_message_size,
             receive_buffer_size=settings.receive_buffer_size,
         )
-        peer = remote or peer_address(stream)
         connection = Connection.from_handshake(
             request.path, request.headers, peer, handshake_host(request)
         )
@@ -293,11 +307,13 @@ class Server:
                 refused.reason,
             )
             await request.reject(refused.status_code, body=refused.reason.encode())
+            transport.note_refused()
             return None
         except Exception:
             self.core.counters.handshakes_refused += 1
             logger.exception("handshake hook failed for %s", _peer_text(peer))
             await request.reject(500, body=b"Internal Server Error")
+            transport.note_refused()
             return None
         ws = await request.accept()
         transport.ws = ws
@@ -403,6 +419,26 @@ def _event_frame(channel: str, key: Mapping[str, Any], event: tuple[str, str, by
     return text_frame(
         encode_presence_event(kind, to_json(channel), params_json, client_id, info_json)
     )
+
+
+def _log_closed(session: Session, transport: ServerTransport) -> None:
+    """One line per closed connection: the close frame sent (if any) and the client's code."""
+    peer = _peer_text(session.connection.remote)
+    sent = transport.close_sent
+    if sent is None:
+        logger.info(
+            "connection closed: %s without a close frame client_code=%s",
+            peer,
+            transport.close_received,
+        )
+    else:
+        logger.info(
+            "connection closed: %s code=%s reason=%s client_code=%s",
+            peer,
+            sent[0],
+            sent[1],
+            transport.close_received,
+        )
 
 
 def _peer_text(peer: tuple[str, int] | None) -> str:

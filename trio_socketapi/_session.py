@@ -98,6 +98,11 @@ class Session:
         if await self._outbox.put_reply(frame):
             self._counters.messages_out += 1
 
+    @property
+    def frame_aligned(self) -> bool:
+        """Whether the stream ends on a frame boundary, so a close frame may still follow."""
+        return self._outbox.frame_aligned
+
     def close(self, code: CloseCode, reason: str | None = None) -> None:
         """Stop the session and close the connection with ``code`` (the first code wins)."""
         if self.close_code is None:

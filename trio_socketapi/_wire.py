@@ -12,12 +12,25 @@ of trio-websocket 0.11 to 0.12; ``tests/test_wire.py`` guards them.
 a frame is written to the socket right away with a non-blocking ``send`` (``SocketStream.socket``'s
 private ``_sock``), so an idle subscriber costs one system call per broadcast and no task switch.
 
-``ServerTransport`` wraps the transport to send the close frame (1002, 1007) that
-trio-websocket leaves out when a client breaks the WebSocket protocol: wsproto reports the error
-as if the peer had closed, so trio-websocket drops TCP without a close frame of its own. It also
-holds back a first message sent along with the handshake request until the handshake is
-answered (trio-websocket would otherwise leave it unread until the client sent more). The bytes
-the server read before it (to tell an upgrade from plain HTTP, see ``_http_io``) come first.
+``ServerTransport`` wraps the transport and owns its end (``finish``; trio-websocket's own
+``aclose`` of it does nothing). Ending a connection takes three steps there, on every path:
+
+1. The close frame (1002, 1007) trio-websocket leaves out when a client breaks the WebSocket
+   protocol is sent (wsproto reports the error as if the peer had closed, so trio-websocket
+   would drop TCP without a close frame of its own), unless the stream is mid-frame.
+2. Once the server has sent a close frame (or refused the handshake), what the client still
+   sends is read and discarded until its close frame, its EOF, or ``close_timeout`` after the
+   close was sent. Closing a socket with unread input makes the kernel send a reset, and a
+   reset destroys what the client has not read yet: the close frame and replies before it.
+   While framing is intact wsproto finds the client's close frame; after a protocol violation
+   it cannot, so the tail of what arrives is checked for one instead (``ends_with_client_close``).
+3. The transport is closed.
+
+It also notes the close frame the server actually sent (``close_sent``) and the close code the
+client sent (``close_received``), for the log, and holds back a first message sent along with
+the handshake request until the handshake is answered (trio-websocket would otherwise leave it
+unread until the client sent more). The bytes the server read before it (to tell an upgrade from
+plain HTTP, see ``_http_io``) come first (``unread``).
 
 The handshake's ``Host`` header, which wsproto moves out of the header list into its ``Request``
 event, is read here too (``handshake_host``): the origin check needs it.
@@ -26,6 +39,7 @@ event, is read here too (``handshake_host``): the origin check needs it.
 from __future__ import annotations
 
 import contextlib
+import math
 import socket
 
 import trio
@@ -33,41 +47,70 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketReque
 from wsproto.connection import ConnectionState
 from wsproto.events import CloseConnection
 
+from ._frames import LONGEST_CLOSE_FRAME, close_frame_status, ends_with_client_close, is_close_frame
 from ._protocol import CLIENT_VIOLATION_CODES
 
-CLOSE_FRAME_TIMEOUT = 1.0
-"""Seconds spent trying to send that close frame before the TCP connection is dropped."""
 MAX_REQUEST_HEAD = 64 * 1024
 """Bytes of handshake request head looked through for its end before giving up on it."""
+DISCARD_READ_SIZE = 64 * 1024
+"""Bytes read per call while discarding what a closing client still sends."""
 
 
 class ServerTransport(trio.abc.Stream):
-    """The transport under a server-side trio-websocket connection, mending two of its gaps.
+    """The transport under a server-side trio-websocket connection, mending its gaps (above).
 
     Data that arrives in the same read as the handshake request (a client that sends its first
     message without waiting for the 101) is held back until the handshake answer has been
     sent: given to wsproto before that, it would be parsed into the new connection while
     trio-websocket's reader sat waiting for more bytes, and the message would go unanswered.
-    And after a protocol error it sends the close frame trio-websocket leaves out (see above).
     """
 
-    __slots__ = ("_answered", "_head", "_held", "_received", "transport", "ws")
+    __slots__ = (
+        "_answered",
+        "_close_sent_at",
+        "_ended",
+        "_framing_lost",
+        "_head",
+        "_held",
+        "_received",
+        "close_received",
+        "close_sent",
+        "transport",
+        "ws",
+    )
 
-    def __init__(self, transport: trio.abc.Stream, received: bytes = b"") -> None:
+    def __init__(self, transport: trio.abc.Stream) -> None:
         self.transport = transport
-        self._received = received  # read from the transport already, given to wsproto first
+        self._received = b""  # read from the transport already, given to wsproto first
         self.ws: WebSocketConnection | None = None
+        self.close_sent: tuple[int | None, str | None] | None = None
+        """Status code and reason of the close frame the server sent, once it has."""
+        self.close_received: int | None = None
+        """The status code of the client's close frame, once one has arrived."""
         self._head: bytearray | None = bytearray()  # the request head so far; None once read
         self._held = b""  # what came after the head, until the handshake is answered
         self._answered: trio.Event | None = None  # made only when something is held
+        self._close_sent_at: float | None = None  # when the close frame or refusal went out
+        self._ended = False  # the client's EOF has been read, or its side is broken
+        self._framing_lost = False  # a protocol violation: frames can no longer be parsed
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        """Send on the transport."""
+        """Send on the transport, noting a close frame."""
+        ws = self.ws
+        # trio-websocket writes each close frame on its own, once wsproto has left OPEN.
+        closing = (
+            ws is not None
+            and is_close_frame(data)
+            and ws._wsproto.state is not ConnectionState.OPEN
+        )
         try:
             await self.transport.send_all(data)
         finally:
             if self._answered is not None:  # answered, or failed trying: the reader goes on
                 self._answered.set()
+        if closing:
+            self.close_sent = close_frame_status(data)
+            self._close_sent_at = trio.current_time()
 
     async def wait_send_all_might_not_block(self) -> None:
         """Wait on the transport."""
@@ -86,8 +129,14 @@ class ServerTransport(trio.abc.Stream):
             size = len(self._received) if max_bytes is None else max_bytes
             data, self._received = self._received[:size], self._received[size:]
         else:
-            data = await self.transport.receive_some(max_bytes)
-        if self._head is not None and data:
+            try:
+                data = await self.transport.receive_some(max_bytes)
+            except trio.BrokenResourceError:
+                self._ended = True
+                raise
+        if not data:
+            self._ended = True
+        elif self._head is not None:
             return self._hold_after_head(data)
         return data
 
@@ -109,22 +158,86 @@ class ServerTransport(trio.abc.Stream):
             self._answered = trio.Event()
         return data[:cut]
 
+    def unread(self, received: bytes) -> None:
+        """Give back bytes already read from the transport: ``receive_some`` returns them first."""
+        self._received = received + self._received
+
+    def note_refused(self) -> None:
+        """Record that the handshake was answered with a refusal (what follows is discarded)."""
+        self._close_sent_at = trio.current_time()
+        self._framing_lost = True
+
     async def aclose(self) -> None:
-        """Send the close frame a protocol error calls for (if none was sent), then close."""
+        """Nothing: trio-websocket calls this, but ``finish`` ends the connection."""
+        await trio.lowlevel.checkpoint()
+
+    async def finish(
+        self, *, frame_aligned: bool, close_timeout: float, not_after: float = math.inf
+    ) -> None:
+        """End the connection: the close frame a protocol error calls for, the discarding of
+        what the client still sends, then the close (see the module docstring).
+
+        Shielded from cancellation, bounded by ``close_timeout`` and by ``not_after``.
+        """
+        with trio.CancelScope(shield=True):
+            ws = self.ws
+            if ws is not None:
+                state = ws._wsproto.state
+                if state in (ConnectionState.REMOTE_CLOSING, ConnectionState.CLOSED):
+                    self.close_received = ws.closed.code if ws.closed else None
+                elif state is ConnectionState.OPEN and frame_aligned and _broken_protocol(ws):
+                    await self._send_protocol_close(ws, trio.current_time() + close_timeout)
+            if self._close_sent_at is not None and self._client_still_sending():
+                with trio.move_on_at(min(not_after, self._close_sent_at + close_timeout)):
+                    await self._discard_until_client_closes()
+            await trio.aclose_forcefully(self.transport)
+
+    async def _send_protocol_close(self, ws: WebSocketConnection, deadline: float) -> None:
+        assert ws.closed is not None
+        self._framing_lost = True
+        with trio.move_on_at(deadline):
+            async with ws._stream_lock:
+                frame = ws._wsproto.send(CloseConnection(ws.closed.code, ws.closed.reason))
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await self.send_all(frame)
+
+    def _client_still_sending(self) -> bool:
+        if self._ended:
+            return False
         ws = self.ws
-        closed = ws.closed if ws is not None else None
-        if (
-            ws is not None
-            and closed is not None
-            and closed.code in CLIENT_VIOLATION_CODES
-            and ws._wsproto.state is ConnectionState.OPEN
-        ):
-            with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_FRAME_TIMEOUT):
-                async with ws._stream_lock:
-                    frame = ws._wsproto.send(CloseConnection(closed.code, closed.reason))
-                    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                        await self.transport.send_all(frame)
-        await self.transport.aclose()
+        return ws is None or ws._wsproto.state is ConnectionState.LOCAL_CLOSING
+
+    async def _discard_until_client_closes(self) -> None:
+        """Read and drop the client's bytes until its close frame or EOF."""
+        parser = None if self._framing_lost or self.ws is None else self.ws._wsproto
+        look_for_close = self.ws is not None  # not after a refused handshake: EOF only
+        tail = b""
+        while True:
+            try:
+                data = await self.transport.receive_some(DISCARD_READ_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+            if not data:
+                return
+            if parser is not None:
+                parser.receive_data(bytes(data))
+                for event in parser.events():
+                    if isinstance(event, CloseConnection):
+                        if parser.state is ConnectionState.CLOSED:  # not a parse failure
+                            self.close_received = event.code
+                        return
+            elif look_for_close:
+                tail = (tail + data)[-LONGEST_CLOSE_FRAME:]
+                if ends_with_client_close(tail):
+                    return
+
+
+def _broken_protocol(ws: WebSocketConnection) -> bool:
+    """Whether wsproto reported a protocol violation that no close frame has answered yet.
+
+    Such a violation reaches trio-websocket as a close event while wsproto stays OPEN.
+    """
+    return ws.closed is not None and ws.closed.code in CLIENT_VIOLATION_CODES
 
 
 async def send_frames(ws: WebSocketConnection, frames: bytes) -> None:
