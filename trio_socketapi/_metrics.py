@@ -29,6 +29,7 @@ HELP = {
     "connections_open": "Connections currently open.",
     "connections_total": "Connections accepted since start.",
     "handshakes_refused": "Handshakes refused (origin, path, connection limit, hook).",
+    "handshakes_timed_out": "Handshakes dropped unanswered after handshake_timeout.",
     "subscriptions": "Subscriptions currently held, over all connections.",
     "messages_in": "Messages received from clients.",
     "messages_out": "Frames queued to clients (replies and data frames).",
