@@ -704,8 +704,8 @@ def test_every_message_of_the_readme_works_on_the_connect_line_main_prints(
     readme = (EXAMPLE_DIR / "README.md").read_text()
     (block,) = re.findall(r"```text\n(.*?)```", readme, flags=re.DOTALL)
     messages = [json.loads(line) for line in block.splitlines() if line.strip()]
-    assert {m["channel"] for m in messages} >= set(main.app.registry.actions)
-    assert {m["channel"] for m in messages} >= set(main.app.registry.channels)
+    assert {m["channel"] for m in messages} >= set(main.app._registry.actions)
+    assert {m["channel"] for m in messages} >= set(main.app._registry.channels)
 
     async def type_them_all() -> list[dict[str, Any]]:
         frames = []
