@@ -67,6 +67,15 @@ RATIOS = (
         True,
         "workers_2",
     ),
+    Ratio(
+        "history on / off, fanout deliveries/s >= 0.75 (memory)",
+        "fanout",
+        "deliveries_per_s",
+        ME,
+        0.75,
+        True,
+        "history_on",
+    ),
 )
 
 SLOW_CONSUMER_SLACK = 4 * 2**20

@@ -33,6 +33,7 @@ ALL: dict[str, Peer] = {
         *workers.PEERS,
         metrics_on.PEER,
         history_on.PEER,
+        history_on.REDIS_PEER,
         asgi_hypercorn.PEER,
     )
 }
