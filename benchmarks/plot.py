@@ -20,7 +20,7 @@ COLORS = {
 }
 LABELS = {
     "trio_socketapi": "trio_socketapi",
-    "socketapi": "socketapi 0.2.0",
+    "socketapi": "socketapi\n0.2.0",
     "raw_trio": "raw\ntrio-websocket",
     "python_socketio": "python-socketio\n(uvloop)",
     "raw_websockets": "raw websockets\n(asyncio)",
@@ -56,7 +56,7 @@ def make_chart(document: dict[str, Any], path: Path) -> None:
     summary = document["summary"]
     servers = document["plan"].get("compared", document["plan"]["servers"])
     env = document["environment"]
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
+    fig, axes = plt.subplots(2, 3, figsize=(17, 9))
     for ax, (workload, key, title, higher, scale, _unit) in zip(axes.flat, PANELS, strict=False):
         ax.set_title(title + ("" if higher else "  (lower is better)"), fontsize=10)
         cells = summary.get(workload, {})
@@ -84,7 +84,7 @@ def make_chart(document: dict[str, Any], path: Path) -> None:
                 fontsize=9,
             )
         ax.margins(y=0.25)
-        ax.tick_params(axis="x", labelsize=8)
+        ax.tick_params(axis="x", labelsize=7.5)
     # Scaling: deliveries/s at 100, 1000, 5000 subscribers, grouped by server.
     ax = axes.flat[5]
     ax.set_title("fanout scaling: deliveries/s by subscribers", fontsize=10)
@@ -117,8 +117,8 @@ def make_chart(document: dict[str, Any], path: Path) -> None:
         ha="center",
         fontsize=8,
     )
-    ax.margins(y=0.2)
-    ax.legend(fontsize=8)
+    ax.margins(y=0.45)
+    ax.legend(fontsize=7, loc="upper right", ncols=2)
     versions = env.get("versions", {})
     fig.suptitle(
         f"trio_socketapi benchmark ({env.get('mode')}, medians of {env.get('reps')} "
