@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 import trio.testing
-from bounded import bounded
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Event, Ping, Request
 
@@ -25,7 +25,7 @@ def make_app(settings: Settings) -> SocketAPI:
     return app
 
 
-@bounded(300)
+@pytest.mark.bound(300)
 async def test_a_quiet_client_that_answers_pings_stays_connected(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -36,14 +36,13 @@ async def test_a_quiet_client_that_answers_pings_stays_connected(
         assert await client.receive_json() == ADDED
 
 
-@bounded(300)
+@pytest.mark.bound(300)
 async def test_a_peer_that_stops_answering_is_pinged_then_closed_with_1008(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     app = make_app(Settings(ping_interval=5, ping_timeout=3, close_timeout=1))
     async with open_test_server(app) as server:
-        client_stream, server_stream = trio.testing.memory_stream_pair()
-        server._nursery.start_soon(server._server.handle_stream, server_stream)
+        client_stream = await server.open_stream()
         protocol = WSConnection(ConnectionType.CLIENT)
         await client_stream.send_all(protocol.send(Request(host="testserver", target="/")))
         events: list[Event] = []
@@ -62,7 +61,7 @@ async def test_a_peer_that_stops_answering_is_pinged_then_closed_with_1008(
         assert (events[1].code, events[1].reason) == (1008, "Keepalive ping timeout.")
 
 
-@bounded(300)
+@pytest.mark.bound(300)
 async def test_idle_timeout_closes_a_silent_client_with_1000(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

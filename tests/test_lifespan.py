@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import trio
 import trio.lowlevel
-from bounded import bounded
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
@@ -41,7 +40,7 @@ def app_with_pool(events: list[str]) -> SocketAPI:
     return app
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_a_lifespan_sets_up_before_clients_and_tears_down_after_the_last_one() -> None:
     events: list[str] = []
     app = app_with_pool(events)
@@ -53,7 +52,7 @@ async def test_a_lifespan_sets_up_before_clients_and_tears_down_after_the_last_o
     assert events == ["setup", "teardown with 0 connections open"]
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_serve_runs_lifespans_around_a_real_listener() -> None:
     events: list[str] = []
     app = app_with_pool(events)
@@ -93,7 +92,7 @@ async def test_a_background_task_broadcasts_to_subscribers_while_serving(
     assert all(f == {"type": "data", "channel": "clock", "data": f["data"]} for f in frames)
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_shutdown_cancels_background_tasks_then_closes_clients_then_tears_down() -> None:
     events: list[str] = []
     app = SocketAPI()
@@ -117,7 +116,7 @@ async def test_shutdown_cancels_background_tasks_then_closes_clients_then_tears_
     assert events == ["client connected", "background cancelled", "lifespan teardown, 0 open"]
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_lifespans_start_in_order_and_end_in_reverse() -> None:
     events: list[str] = []
     app = SocketAPI()
@@ -207,7 +206,7 @@ def test_the_decorators_return_the_function_itself() -> None:
     assert app.background(task) is task and router.background(task) is task
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_a_failing_teardown_is_logged_and_raised_after_the_others_ran(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import trio
 import trio.testing
-from bounded import bounded
 
 from trio_socketapi import ClientError, Settings, SocketAPI
 from trio_socketapi._broker import Broadcast
@@ -41,7 +40,7 @@ def make_app(settings: Settings | None = None) -> SocketAPI:
     return app
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_one_subscription_past_the_limit_is_refused_and_the_rest_keep_working(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -58,7 +57,7 @@ async def test_one_subscription_past_the_limit_is_refused_and_the_rest_keep_work
         assert await client.receive_json() == {"type": "data", "channel": "ticker", "data": 7}
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_a_burst_past_the_outbox_closes_that_client_with_1013(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -80,7 +79,7 @@ async def test_a_burst_past_the_outbox_closes_that_client_with_1013(
         assert await calm.receive_json() == ADDED
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_drop_oldest_policy_drops_data_frames_not_replies_and_keeps_the_client(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -102,7 +101,7 @@ async def test_drop_oldest_policy_drops_data_frames_not_replies_and_keeps_the_cl
     ("expose", "boom_message"),
     [(True, "'secret table name'"), (False, "Internal server error.")],
 )
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_expose_errors_decides_what_an_unexpected_exception_tells_the_client(
     expose: bool, boom_message: str, caplog: pytest.LogCaptureFixture
 ) -> None:

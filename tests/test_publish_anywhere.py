@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 import trio
-from bounded import bounded
 
 from trio_socketapi import SocketAPI
 from trio_socketapi.testing import open_test_server
@@ -27,7 +26,7 @@ def make_app(port: int = 8000) -> SocketAPI:
     return app
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_a_broadcast_from_another_task_reaches_subscribers() -> None:
     app = make_app()
     ticker = app._registry.channels["ticker"]
@@ -38,7 +37,7 @@ async def test_a_broadcast_from_another_task_reaches_subscribers() -> None:
         assert await client.receive_json() == {"type": "data", "channel": "ticker", "data": 5}
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_publish_threadsafe_from_a_foreign_thread_reaches_subscribers() -> None:
     app = make_app()
     ticker = app._registry.channels["ticker"]
@@ -62,7 +61,7 @@ def test_publish_threadsafe_without_a_server_says_so() -> None:
         ticker.publish_threadsafe(value=1)
 
 
-@bounded(30)
+@pytest.mark.bound(30)
 async def test_plain_sync_code_publishes_with_one_trio_run_line(tmp_path: Path) -> None:
     app = make_app()
     module = tmp_path / "cron_app.py"
