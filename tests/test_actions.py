@@ -8,6 +8,7 @@ from typing import Any
 
 import pydantic
 import pytest
+from helpers import completed, error
 
 from trio_socketapi import SocketAPI
 
@@ -76,18 +77,6 @@ def app(app: SocketAPI) -> SocketAPI:
         return Aliased(userId=1)
 
     return app
-
-
-def completed(channel: str, *data: Any) -> dict[str, Any]:
-    """The completed-action frame; ``data`` omitted means the reply has no ``data`` key."""
-    frame: dict[str, Any] = {"type": "action", "channel": channel, "status": "completed"}
-    if data:
-        (frame["data"],) = data
-    return frame
-
-
-def error(message: str) -> dict[str, Any]:
-    return {"type": "error", "message": message}
 
 
 ACTIONS = [

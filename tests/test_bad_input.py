@@ -10,6 +10,7 @@ import json
 from typing import Annotated, Any
 
 import pytest
+from helpers import error
 
 from trio_socketapi import RequiredOnSubscribe, Settings, SocketAPI
 
@@ -41,10 +42,6 @@ def app(app: SocketAPI) -> SocketAPI:
         return "open"
 
     return app
-
-
-def error(message: str) -> dict[str, Any]:
-    return {"type": "error", "message": message}
 
 
 INVALID_ACTION = error("Invalid parameters for action 'add_numbers'")

@@ -10,29 +10,11 @@ from typing import Annotated, Any
 
 import pytest
 import trio
+from helpers import data_frame, error, subscribed, unsubscribed
 
 from trio_socketapi import RequiredOnSubscribe, Router, SocketAPI
 
 PONG = {"type": "action", "channel": "ping", "status": "completed", "data": "pong"}
-
-
-def data(channel: str, *value: Any) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "data", "channel": channel}
-    if value:
-        (frame["data"],) = value
-    return frame
-
-
-def subscribed(channel: str) -> dict[str, Any]:
-    return {"type": "subscribed", "channel": channel}
-
-
-def unsubscribed(channel: str) -> dict[str, Any]:
-    return {"type": "unsubscribed", "channel": channel}
-
-
-def error(message: str) -> dict[str, Any]:
-    return {"type": "error", "message": message}
 
 
 @pytest.fixture
@@ -73,9 +55,9 @@ async def test_default_response_true_sends_the_result_to_the_subscriber_only(
 ) -> None:
     async with serve(app) as server, server.connect() as alice, server.connect() as bob:
         assert await bob.subscribe("lobby") == subscribed("lobby")
-        assert await bob.receive_json() == data("lobby", {"text": "welcome"})
+        assert await bob.receive_json() == data_frame("lobby", {"text": "welcome"})
         assert await alice.subscribe("lobby") == subscribed("lobby")
-        assert await alice.receive_json() == data("lobby", {"text": "welcome"})
+        assert await alice.receive_json() == data_frame("lobby", {"text": "welcome"})
         assert await bob.action("ping") == PONG
 
 
@@ -95,7 +77,7 @@ async def test_router_channel_default_response_defaults_to_true(
     app.include_router(router)
     async with connect(app) as client:
         assert await client.subscribe("news") == subscribed("news")
-        assert await client.receive_json() == data("news", "latest")
+        assert await client.receive_json() == data_frame("news", "latest")
         assert await client.subscribe("quiet") == subscribed("quiet")
         assert await client.action("ping") == PONG
 
@@ -103,8 +85,11 @@ async def test_router_channel_default_response_defaults_to_true(
 @pytest.mark.parametrize(
     ("result", "frame"),
     [
-        pytest.param(None, data("d"), id="none-has-no-data-key"),
-        *(pytest.param(v, data("d", v), id=f"falsy-{v!r}-is-sent") for v in (0, "", [], {}, False)),
+        pytest.param(None, data_frame("d"), id="none-has-no-data-key"),
+        *(
+            pytest.param(v, data_frame("d", v), id=f"falsy-{v!r}-is-sent")
+            for v in (0, "", [], {}, False)
+        ),
     ],
 )
 async def test_default_response_data_key_follows_the_action_rule(
@@ -210,7 +195,7 @@ async def test_a_required_parameter_not_sent_subscribes_without_calling_the_func
         assert await client.action("ping") == PONG  # no default response came first
         assert called == []
         await events(event="order_created", data={"id": 1})
-        assert await client.receive_json() == data(
+        assert await client.receive_json() == data_frame(
             "events", {"event": "order_created", "data": {"id": 1}}
         )
         assert server._server.hub.subscriber_count("events") == 1
@@ -242,7 +227,7 @@ async def test_unsubscribe_replies_unsubscribed_and_stops_delivery(
     async with connect(app) as client:
         assert await client.subscribe("chat") == subscribed("chat")
         await chat(message="one")
-        assert await client.receive_json() == data("chat", {"text": "one"})
+        assert await client.receive_json() == data_frame("chat", {"text": "one"})
         assert await client.unsubscribe("chat") == unsubscribed("chat")
         await chat(message="two")
         assert await client.action("ping") == PONG
@@ -274,7 +259,7 @@ async def test_broadcast_runs_the_function_once_and_returns_its_result(
         assert await chat(message="hi") == {"text": "hi"}
         assert calls == [{"message": "hi"}]
         for client in (alice, bob):
-            assert await client.receive_json() == data("chat", {"text": "hi"})
+            assert await client.receive_json() == data_frame("chat", {"text": "hi"})
 
 
 async def test_broadcast_reaches_subscribers_only(app: SocketAPI, serve: Any) -> None:
@@ -282,7 +267,7 @@ async def test_broadcast_reaches_subscribers_only(app: SocketAPI, serve: Any) ->
     async with serve(app) as server, server.connect() as member, server.connect() as other:
         assert await member.subscribe("chat") == subscribed("chat")
         await chat(message="hi")
-        assert await member.receive_json() == data("chat", {"text": "hi"})
+        assert await member.receive_json() == data_frame("chat", {"text": "hi"})
         assert await other.action("ping") == PONG
 
 
@@ -297,8 +282,11 @@ async def test_broadcast_with_no_subscribers_still_runs_and_returns(
 @pytest.mark.parametrize(
     ("result", "frame"),
     [
-        pytest.param(None, data("b"), id="none-has-no-data-key"),
-        *(pytest.param(v, data("b", v), id=f"falsy-{v!r}-is-sent") for v in (0, "", [], {}, False)),
+        pytest.param(None, data_frame("b"), id="none-has-no-data-key"),
+        *(
+            pytest.param(v, data_frame("b", v), id=f"falsy-{v!r}-is-sent")
+            for v in (0, "", [], {}, False)
+        ),
     ],
 )
 async def test_broadcast_data_key_follows_the_action_rule(
@@ -321,7 +309,7 @@ async def test_broadcasts_arrive_in_the_order_they_were_made(app: SocketAPI, con
         for n in range(20):
             await chat(message=str(n))
         for n in range(20):
-            assert await client.receive_json() == data("chat", {"text": str(n)})
+            assert await client.receive_json() == data_frame("chat", {"text": str(n)})
 
 
 async def test_subscribing_twice_is_one_subscription(app: SocketAPI, connect: Any) -> None:
@@ -330,7 +318,7 @@ async def test_subscribing_twice_is_one_subscription(app: SocketAPI, connect: An
         assert await client.subscribe("chat") == subscribed("chat")
         assert await client.subscribe("chat") == subscribed("chat")
         await chat(message="once")
-        assert await client.receive_json() == data("chat", {"text": "once"})
+        assert await client.receive_json() == data_frame("chat", {"text": "once"})
         assert await client.action("ping") == PONG
 
 
@@ -347,7 +335,7 @@ async def test_a_broadcast_made_by_an_action_precedes_the_action_reply(
     async with connect(app) as client:
         assert await client.subscribe("chat") == subscribed("chat")
         await client.send_json({"type": "action", "channel": "say", "data": {"text": "yo"}})
-        assert await client.receive_json() == data("chat", {"text": "yo"})
+        assert await client.receive_json() == data_frame("chat", {"text": "yo"})
         assert await client.receive_json() == {
             "type": "action",
             "channel": "say",
@@ -393,5 +381,5 @@ async def test_a_closed_connection_is_unsubscribed_from_everything(
             assert (hub.subscriber_count("chat"), hub.subscriber_count("room")) == (1, 0)
             await chat(message="after")
             await room(room=1)
-            assert await staying.receive_json() == data("chat", {"text": "after"})
+            assert await staying.receive_json() == data_frame("chat", {"text": "after"})
             assert await staying.action("ping") == PONG

@@ -9,18 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import pytest
+from helpers import completed, error
 
 from trio_socketapi import Connection, Depends, RequiredOnSubscribe, SocketAPI
 
 PONG = {"type": "action", "channel": "ping", "status": "completed", "data": "pong"}
-
-
-def completed(channel: str, value: Any) -> dict[str, Any]:
-    return {"type": "action", "channel": channel, "status": "completed", "data": value}
-
-
-def error(message: str) -> dict[str, Any]:
-    return {"type": "error", "message": message}
 
 
 async def current_user(conn: Connection) -> str:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import pydantic
 import pytest
+from helpers import completed, error
 
 from trio_socketapi import Depends, RequiredOnSubscribe, SocketAPI
 
@@ -50,14 +51,6 @@ async def check_token(token: str) -> str:
     if token != "good":
         raise PermissionError("bad token")
     return token
-
-
-def completed(channel: str, value: Any) -> dict[str, Any]:
-    return {"type": "action", "channel": channel, "status": "completed", "data": value}
-
-
-def error(message: str) -> dict[str, Any]:
-    return {"type": "error", "message": message}
 
 
 @pytest.fixture

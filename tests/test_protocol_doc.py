@@ -17,6 +17,7 @@ import attrs
 import pytest
 import trio
 import trio.testing
+from helpers import error
 
 from trio_socketapi import ClientError, Settings, SocketAPI
 from trio_socketapi._dispatch import Dispatcher
@@ -80,10 +81,6 @@ def make_app() -> SocketAPI:
         return None
 
     return app
-
-
-def error(message: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "error", "message": message, **extra}
 
 
 @attrs.frozen

@@ -5,18 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from helpers import completed, subscribed
 
 from trio_socketapi import Router, SocketAPI
 
 PONG = {"type": "action", "channel": "ping", "status": "completed", "data": "pong"}
-
-
-def completed(channel: str, value: Any) -> dict[str, Any]:
-    return {"type": "action", "channel": channel, "status": "completed", "data": value}
-
-
-def subscribed(channel: str) -> dict[str, Any]:
-    return {"type": "subscribed", "channel": channel}
 
 
 async def test_router_handlers_are_addressed_by_their_plain_names(

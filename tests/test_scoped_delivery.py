@@ -12,25 +12,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import pytest
+from helpers import data_frame, subscribed, unsubscribed
 
 from trio_socketapi import RequiredOnSubscribe, Router, SocketAPI
 
 PONG = {"type": "action", "channel": "ping", "status": "completed", "data": "pong"}
-
-
-def data(channel: str, value: Any, params: dict[str, Any] | None = None) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "data", "channel": channel, "data": value}
-    if params is not None:
-        frame["params"] = params
-    return frame
-
-
-def subscribed(channel: str) -> dict[str, Any]:
-    return {"type": "subscribed", "channel": channel, "id": 1}
-
-
-def unsubscribed(channel: str) -> dict[str, Any]:
-    return {"type": "unsubscribed", "channel": channel}
 
 
 @pytest.fixture
@@ -69,12 +55,20 @@ def channel(app: SocketAPI, name: str) -> Any:
 async def test_a_room_broadcast_reaches_that_room_only(app: SocketAPI, serve: Any) -> None:
     chat_room = channel(app, "chat_room")
     async with serve(app) as server, server.connect() as in_a, server.connect() as in_b:
-        assert await in_a.subscribe("chat_room", {"room_id": "a"}, id=1) == subscribed("chat_room")
-        assert await in_b.subscribe("chat_room", {"room_id": "b"}, id=1) == subscribed("chat_room")
+        assert await in_a.subscribe("chat_room", {"room_id": "a"}, id=1) == subscribed(
+            "chat_room", id=1
+        )
+        assert await in_b.subscribe("chat_room", {"room_id": "b"}, id=1) == subscribed(
+            "chat_room", id=1
+        )
         await chat_room(room_id="a", message="for a")
         await chat_room(room_id="b", message="for b")
-        assert await in_a.receive_json() == data("chat_room", "for a", {"room_id": "a"})
-        assert await in_b.receive_json() == data("chat_room", "for b", {"room_id": "b"})
+        assert await in_a.receive_json() == data_frame(
+            "chat_room", "for a", params={"room_id": "a"}
+        )
+        assert await in_b.receive_json() == data_frame(
+            "chat_room", "for b", params={"room_id": "b"}
+        )
         assert await in_a.action("ping") == PONG
 
 
@@ -84,15 +78,19 @@ async def test_notifications_reach_the_user_whose_int_key_matches_after_coercion
     notifications = channel(app, "notifications")
     async with serve(app) as server, server.connect() as user7, server.connect() as user8:
         assert await user7.subscribe("notifications", {"user_id": "7"}, id=1) == subscribed(
-            "notifications"
+            "notifications", id=1
         )
         assert await user8.subscribe("notifications", {"user_id": 8}, id=1) == subscribed(
-            "notifications"
+            "notifications", id=1
         )
         assert await notifications(user_id=7, notification_type="mention") == "mention"
         assert await notifications(user_id="8", notification_type="reply") == "reply"
-        assert await user7.receive_json() == data("notifications", "mention", {"user_id": 7})
-        assert await user8.receive_json() == data("notifications", "reply", {"user_id": 8})
+        assert await user7.receive_json() == data_frame(
+            "notifications", "mention", params={"user_id": 7}
+        )
+        assert await user8.receive_json() == data_frame(
+            "notifications", "reply", params={"user_id": 8}
+        )
 
 
 async def test_one_connection_in_several_rooms_tells_them_apart_by_params(
@@ -102,13 +100,13 @@ async def test_one_connection_in_several_rooms_tells_them_apart_by_params(
     async with connect(app) as client:
         for room in ("a", "b", "c"):
             assert await client.subscribe("chat_room", {"room_id": room}, id=1) == subscribed(
-                "chat_room"
+                "chat_room", id=1
             )
         await chat_room(room_id="b", message="1")
         await chat_room(room_id="a", message="2")
         await chat_room(room_id="z", message="nobody")
-        assert await client.receive_json() == data("chat_room", "1", {"room_id": "b"})
-        assert await client.receive_json() == data("chat_room", "2", {"room_id": "a"})
+        assert await client.receive_json() == data_frame("chat_room", "1", params={"room_id": "b"})
+        assert await client.receive_json() == data_frame("chat_room", "2", params={"room_id": "a"})
         assert await client.action("ping") == PONG
 
 
@@ -118,11 +116,13 @@ async def test_a_key_passed_positionally_scopes_the_broadcast_too(
     chat_room = channel(app, "chat_room")
     async with connect(app) as client:
         assert await client.subscribe("chat_room", {"room_id": "a"}, id=1) == subscribed(
-            "chat_room"
+            "chat_room", id=1
         )
         await chat_room("b", "not for a")
         await chat_room("a", "for a")
-        assert await client.receive_json() == data("chat_room", "for a", {"room_id": "a"})
+        assert await client.receive_json() == data_frame(
+            "chat_room", "for a", params={"room_id": "a"}
+        )
 
 
 async def test_data_frames_of_an_unkeyed_channel_have_no_params(
@@ -130,7 +130,7 @@ async def test_data_frames_of_an_unkeyed_channel_have_no_params(
 ) -> None:
     news = channel(app, "news")
     async with connect(app) as client:
-        assert await client.subscribe("news", id=1) == subscribed("news")
+        assert await client.subscribe("news", id=1) == subscribed("news", id=1)
         await news(headline="extra")
         assert await client.receive_json() == {"type": "data", "channel": "news", "data": "extra"}
 
@@ -140,11 +140,19 @@ async def test_a_broadcast_that_omits_the_key_reaches_every_subscriber(
 ) -> None:
     chat_room = channel(app, "chat_room")
     async with serve(app) as server, server.connect() as in_a, server.connect() as in_b:
-        assert await in_a.subscribe("chat_room", {"room_id": "a"}, id=1) == subscribed("chat_room")
-        assert await in_b.subscribe("chat_room", {"room_id": "b"}, id=1) == subscribed("chat_room")
+        assert await in_a.subscribe("chat_room", {"room_id": "a"}, id=1) == subscribed(
+            "chat_room", id=1
+        )
+        assert await in_b.subscribe("chat_room", {"room_id": "b"}, id=1) == subscribed(
+            "chat_room", id=1
+        )
         await chat_room(message="everyone")
-        assert await in_a.receive_json() == data("chat_room", "everyone", {"room_id": "a"})
-        assert await in_b.receive_json() == data("chat_room", "everyone", {"room_id": "b"})
+        assert await in_a.receive_json() == data_frame(
+            "chat_room", "everyone", params={"room_id": "a"}
+        )
+        assert await in_b.receive_json() == data_frame(
+            "chat_room", "everyone", params={"room_id": "b"}
+        )
 
 
 async def test_a_broadcast_naming_some_keys_reaches_the_subscriptions_that_agree(
@@ -154,21 +162,23 @@ async def test_a_broadcast_naming_some_keys_reaches_the_subscriptions_that_agree
     async with connect(app) as client:
         for league, team in (("east", 1), ("east", 2), ("west", 1)):
             reply = await client.subscribe("scores", {"league": league, "team": team}, id=1)
-            assert reply == subscribed("scores")
+            assert reply == subscribed("scores", id=1)
         await scores(league="east", score=10)
         frames = [await client.receive_json() for _ in range(2)]
         assert sorted(frames, key=lambda f: f["params"]["team"]) == [
-            data("scores", 10, {"league": "east", "team": 1}),
-            data("scores", 10, {"league": "east", "team": 2}),
+            data_frame("scores", 10, params={"league": "east", "team": 1}),
+            data_frame("scores", 10, params={"league": "east", "team": 2}),
         ]
         await scores(team=1, score=20)
         frames = [await client.receive_json() for _ in range(2)]
         assert sorted(frames, key=lambda f: f["params"]["league"]) == [
-            data("scores", 20, {"league": "east", "team": 1}),
-            data("scores", 20, {"league": "west", "team": 1}),
+            data_frame("scores", 20, params={"league": "east", "team": 1}),
+            data_frame("scores", 20, params={"league": "west", "team": 1}),
         ]
         await scores(league="west", team=1, score=30)
-        assert await client.receive_json() == data("scores", 30, {"league": "west", "team": 1})
+        assert await client.receive_json() == data_frame(
+            "scores", 30, params={"league": "west", "team": 1}
+        )
         assert await client.action("ping") == PONG
 
 
@@ -179,13 +189,15 @@ async def test_unsubscribe_with_data_removes_only_that_subscription(
     async with connect(app) as client:
         for room in ("a", "b"):
             assert await client.subscribe("chat_room", {"room_id": room}, id=1) == subscribed(
-                "chat_room"
+                "chat_room", id=1
             )
         reply = await client.unsubscribe("chat_room", {"room_id": "a"})
         assert reply == unsubscribed("chat_room")
         await chat_room(room_id="a", message="gone")
         await chat_room(room_id="b", message="kept")
-        assert await client.receive_json() == data("chat_room", "kept", {"room_id": "b"})
+        assert await client.receive_json() == data_frame(
+            "chat_room", "kept", params={"room_id": "b"}
+        )
 
 
 async def test_unsubscribe_with_a_coerced_key_removes_the_matching_subscription(
@@ -195,14 +207,16 @@ async def test_unsubscribe_with_a_coerced_key_removes_the_matching_subscription(
     async with connect(app) as client:
         for user in (7, 8):
             assert await client.subscribe("notifications", {"user_id": user}, id=1) == subscribed(
-                "notifications"
+                "notifications", id=1
             )
         assert await client.unsubscribe("notifications", {"user_id": "7"}) == unsubscribed(
             "notifications"
         )
         await notifications(user_id=7)
         await notifications(user_id=8)
-        assert await client.receive_json() == data("notifications", "all", {"user_id": 8})
+        assert await client.receive_json() == data_frame(
+            "notifications", "all", params={"user_id": 8}
+        )
 
 
 async def test_unsubscribe_without_data_removes_every_subscription_of_the_channel(
@@ -213,14 +227,14 @@ async def test_unsubscribe_without_data_removes_every_subscription_of_the_channe
     async with connect(app) as client:
         for room in ("a", "b"):
             assert await client.subscribe("chat_room", {"room_id": room}, id=1) == subscribed(
-                "chat_room"
+                "chat_room", id=1
             )
-        assert await client.subscribe("news", id=1) == subscribed("news")
+        assert await client.subscribe("news", id=1) == subscribed("news", id=1)
         assert await client.unsubscribe("chat_room") == unsubscribed("chat_room")
         await chat_room(room_id="a", message="gone")
         await chat_room(message="gone too")
         await news(headline="still subscribed here")
-        assert await client.receive_json() == data("news", "still subscribed here")
+        assert await client.receive_json() == data_frame("news", "still subscribed here")
 
 
 async def test_a_keyed_default_response_carries_params(app: SocketAPI, connect: Any) -> None:
@@ -232,8 +246,10 @@ async def test_a_keyed_default_response_carries_params(app: SocketAPI, connect: 
 
     app.include_router(router)
     async with connect(app) as client:
-        assert await client.subscribe("board", {"topic": "trio"}, id=1) == subscribed("board")
-        assert await client.receive_json() == data("board", "welcome to trio", {"topic": "trio"})
+        assert await client.subscribe("board", {"topic": "trio"}, id=1) == subscribed("board", id=1)
+        assert await client.receive_json() == data_frame(
+            "board", "welcome to trio", params={"topic": "trio"}
+        )
 
 
 async def test_a_broadcast_after_subscribe_and_before_unsubscribe_is_delivered_exactly_once(
@@ -242,13 +258,15 @@ async def test_a_broadcast_after_subscribe_and_before_unsubscribe_is_delivered_e
     chat_room = channel(app, "chat_room")
     async with connect(app) as client:
         assert await client.subscribe("chat_room", {"room_id": "a"}, id=1) == subscribed(
-            "chat_room"
+            "chat_room", id=1
         )
         assert await client.subscribe("chat_room", {"room_id": "a"}, id=1) == subscribed(
-            "chat_room"
+            "chat_room", id=1
         )
         await chat_room(room_id="a", message="once")
-        assert await client.receive_json() == data("chat_room", "once", {"room_id": "a"})
+        assert await client.receive_json() == data_frame(
+            "chat_room", "once", params={"room_id": "a"}
+        )
         assert await client.action("ping") == PONG
 
 
@@ -258,11 +276,13 @@ async def test_unsubscribe_with_an_invalid_key_is_refused_and_keeps_the_subscrip
     notifications = channel(app, "notifications")
     async with connect(app) as client:
         assert await client.subscribe("notifications", {"user_id": 7}, id=1) == subscribed(
-            "notifications"
+            "notifications", id=1
         )
         assert await client.unsubscribe("notifications", {"user_id": "seven"}) == {
             "type": "error",
             "message": "Invalid parameters for action 'notifications'",
         }
         await notifications(user_id=7)
-        assert await client.receive_json() == data("notifications", "all", {"user_id": 7})
+        assert await client.receive_json() == data_frame(
+            "notifications", "all", params={"user_id": 7}
+        )
