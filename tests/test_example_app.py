@@ -14,7 +14,6 @@ import importlib
 import json
 import re
 import signal
-import socket
 import subprocess
 import sys
 import urllib.parse
@@ -28,6 +27,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from helpers import completed, error, free_port, subscribed
 from raw_websocket import upgrade_request
 from trio_websocket import ConnectionClosed, open_websocket
 
@@ -63,22 +63,6 @@ async def example_server() -> AsyncIterator[TestServer]:
     with trio.fail_after(TIMEOUT):
         async with open_test_server(main.app) as server:
             yield server
-
-
-def completed(channel: str, data: Any = None) -> dict[str, Any]:
-    """The reply frame of a completed action (no ``data`` key for ``None``)."""
-    frame: dict[str, Any] = {"type": "action", "channel": channel, "status": "completed"}
-    if data is not None:
-        frame["data"] = data
-    return frame
-
-
-def subscribed(channel: str) -> dict[str, Any]:
-    return {"type": "subscribed", "channel": channel}
-
-
-def error(message: str) -> dict[str, Any]:
-    return {"type": "error", "message": message}
 
 
 async def assert_nothing_queued(client: TestClient) -> None:
@@ -580,7 +564,7 @@ async def test_a_router_included_in_two_apps_broadcasts_through_the_one_serving_
     async def publish_news(text: str) -> None:
         await news(text=text)
 
-    production = SocketAPI(host="127.0.0.1", port=_free_port())  # e.g. main.app, not serving
+    production = SocketAPI(host="127.0.0.1", port=free_port())  # e.g. main.app, not serving
     production.include_router(router)
     under_test = SocketAPI()  # e.g. a test's own app including the same router
     under_test.include_router(router)
@@ -594,7 +578,7 @@ async def test_a_router_included_in_two_apps_broadcasts_through_the_one_serving_
 
 
 async def test_a_failed_forward_says_why() -> None:
-    app = SocketAPI(host="127.0.0.1", port=_free_port())  # nothing listens there
+    app = SocketAPI(host="127.0.0.1", port=free_port())  # nothing listens there
 
     @app.channel("news")
     async def news() -> str:
@@ -606,13 +590,6 @@ async def test_a_failed_forward_says_why() -> None:
 
 
 # --- the command line over loopback -----------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def _wait_until_listening(port: int) -> None:
@@ -637,7 +614,7 @@ async def _wait_for_text(path: Path, text: str) -> None:
 async def test_cli_serves_the_example_and_sigint_closes_clients_with_1001(
     tmp_path: Path, interrupts: int
 ) -> None:
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "server.log"
     command = [sys.executable, "-m", "trio_socketapi", "main:app"]
     command += ["--host", "127.0.0.1", "--port", str(port)]

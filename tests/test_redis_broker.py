@@ -32,6 +32,7 @@ import coredis
 import pytest
 import trio
 import trustme
+from helpers import free_port
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket
 
 from trio_socketapi import PublishError, RequiredOnSubscribe, SocketAPI
@@ -57,13 +58,6 @@ SENTINEL = -1
 
 
 # --- a real redis-server ---------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class RedisProcess:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import resource
-import socket
 import subprocess
 import sys
 import textwrap
@@ -27,6 +26,7 @@ import pydantic_core
 import pytest
 import trio
 import trio.lowlevel
+from helpers import free_port
 from trio_websocket import HandshakeError, WebSocketConnection, open_websocket
 
 from trio_socketapi import SocketAPI
@@ -186,13 +186,6 @@ def resident_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError(f"no VmRSS for process {pid}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 async def wait_until_serving(port: int, server: trio.Process) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import trio
+from helpers import free_port
 from trio_websocket import open_websocket
 
 pytest.importorskip("socketapi", reason="socketapi is installed by `nox -s compat` only")
@@ -27,13 +28,6 @@ pytest.importorskip("uvicorn", reason="uvicorn is installed by `nox -s compat` o
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def start(command: list[str], port: int) -> subprocess.Popen[bytes]:
