@@ -22,9 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PAGE_IDS = [str(page.relative_to(ROOT)) for page in PAGES]
 
-PENDING_PAGES = {ROOT / "docs" / "protocol.md"}
-"""Pages other work in progress adds (issue 11 section 3); a link to one may dangle until then."""
-
 FILE_NAME = re.compile(r"# ([\w/]+\.py)\n")
 TEST_FUNCTION = re.compile(r"^(?:async )?def test_", flags=re.MULTILINE)
 
@@ -116,8 +113,6 @@ def test_every_relative_link_points_at_a_file_and_heading_that_exist(page: Path)
             continue  # an absolute URL
         path, _, fragment = target.partition("#")
         linked = (page.parent / path).resolve() if path else page
-        if linked in PENDING_PAGES and not linked.exists():
-            continue
         assert linked.exists(), f"{page.name} links to {target}, which does not exist"
         if fragment and linked.suffix == ".md":
             assert fragment in _anchors(linked), f"{page.name} links to a missing {target}"
