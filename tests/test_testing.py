@@ -7,12 +7,14 @@ clients keep being served.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import pytest
 import trio
 import trio.testing
 from trio_websocket import ConnectionClosed
 
-from trio_socketapi import Connection, SocketAPI
+from trio_socketapi import Connection, RequiredOnSubscribe, SocketAPI
 from trio_socketapi.testing import TestServer, client_frame, open_test_server, upgrade_request
 
 TEXT, BINARY, CONTINUATION, PING = 0x1, 0x2, 0x0, 0x9
@@ -175,3 +177,25 @@ async def test_a_raw_stream_is_closed_with_1001_when_the_test_server_stops(
         rest = received.partition(b"\r\n\r\n")[2]
         opcode, payload = await receive_server_frame(stream, rest)
         assert (opcode, payload[:2]) == (0x8, (1001).to_bytes(2, "big"))
+
+
+async def test_subscriber_count_follows_subscribes_unsubscribes_and_clients_leaving(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    app = SocketAPI()
+
+    @app.channel("room")
+    async def room(name: Annotated[str, RequiredOnSubscribe]) -> str:
+        return name
+
+    async with open_test_server(app) as server, server.connect() as stays:
+        assert server.subscriber_count("room") == 0
+        await stays.subscribe("room", {"name": "a"})
+        await stays.subscribe("room", {"name": "b"})
+        async with server.connect() as leaves:
+            await leaves.subscribe("room", {"name": "a"})
+            assert server.subscriber_count("room") == 3
+        await stays.unsubscribe("room", {"name": "b"})
+        await trio.testing.wait_all_tasks_blocked()  # the server has noticed the one that left
+        assert server.subscriber_count("room") == 1
+        assert server.subscriber_count("nothing") == 0

@@ -239,6 +239,14 @@ class TestServer:
                 raise
             raise rejection from None
 
+    def subscriber_count(self, channel: str) -> int:
+        """Subscriptions this server holds on ``channel`` now, over all its clients and keys.
+
+        A subscription ends with its ``unsubscribe`` reply or, when a client goes away, once
+        the server has noticed (a few scheduler ticks after the client's side is closed).
+        """
+        return self._server.hub.subscriber_count(channel)
+
     async def open_stream(
         self, *, remote: tuple[str, int] | None = DEFAULT_REMOTE
     ) -> trio.abc.Stream:
