@@ -174,7 +174,7 @@ async def test_a_channel_function_that_raises_on_subscribe_makes_no_subscription
         refuse = False
         assert await guarded(text="secret") == "secret"
         assert await client.action("ping") == PONG
-        assert server._server.hub.subscriber_count("guarded") == 0
+        assert server.subscriber_count("guarded") == 0
 
 
 @pytest.mark.parametrize("default_response", [True, False])
@@ -198,7 +198,7 @@ async def test_a_required_parameter_not_sent_subscribes_without_calling_the_func
         assert await client.receive_json() == data_frame(
             "events", {"event": "order_created", "data": {"id": 1}}
         )
-        assert server._server.hub.subscriber_count("events") == 1
+        assert server.subscriber_count("events") == 1
 
 
 async def test_a_required_parameter_sent_invalid_is_still_refused(
@@ -211,13 +211,13 @@ async def test_a_required_parameter_sent_invalid_is_still_refused(
     async with serve(app) as server, server.connect() as client:
         reply = await client.subscribe("events", {"data": "not a dict"})
         assert reply == error("Invalid parameters for action 'events'")
-        assert server._server.hub.subscriber_count("events") == 0
+        assert server.subscriber_count("events") == 0
         reply = await client.subscribe("events", {"event": 5, "data": "x"}, id=1)
         assert [(e["loc"], e["type"]) for e in reply["errors"]] == [
             (["event"], "string_type"),
             (["data"], "dict_type"),
         ]
-        assert server._server.hub.subscriber_count("events") == 0
+        assert server.subscriber_count("events") == 0
 
 
 async def test_unsubscribe_replies_unsubscribed_and_stops_delivery(
@@ -364,22 +364,20 @@ async def test_a_closed_connection_is_unsubscribed_from_everything(
 ) -> None:
     chat = app._registry.channels["chat"]
     room = app._registry.channels["room"]
-    async with serve(app) as server:
-        hub = server._server.hub
-        async with server.connect() as staying:
-            async with server.connect() as leaving:
-                assert await leaving.subscribe("chat") == subscribed("chat")
-                assert await leaving.subscribe("room", {"room": 1}) == subscribed("room")
-                assert await leaving.subscribe("room", {"room": 2}) == subscribed("room")
-                assert await staying.subscribe("chat") == subscribed("chat")
-                assert (hub.subscriber_count("chat"), hub.subscriber_count("room")) == (2, 2)
-            # The server notices the close a few scheduler ticks after the client: poll, bounded.
-            for _ in range(100):
-                if (hub.subscriber_count("chat"), hub.subscriber_count("room")) == (1, 0):
-                    break
-                await trio.sleep(0.01)
-            assert (hub.subscriber_count("chat"), hub.subscriber_count("room")) == (1, 0)
-            await chat(message="after")
-            await room(room=1)
-            assert await staying.receive_json() == data_frame("chat", {"text": "after"})
-            assert await staying.action("ping") == PONG
+    async with serve(app) as server, server.connect() as staying:
+        async with server.connect() as leaving:
+            assert await leaving.subscribe("chat") == subscribed("chat")
+            assert await leaving.subscribe("room", {"room": 1}) == subscribed("room")
+            assert await leaving.subscribe("room", {"room": 2}) == subscribed("room")
+            assert await staying.subscribe("chat") == subscribed("chat")
+            assert (server.subscriber_count("chat"), server.subscriber_count("room")) == (2, 2)
+        # The server notices the close a few scheduler ticks after the client: poll, bounded.
+        for _ in range(100):
+            if (server.subscriber_count("chat"), server.subscriber_count("room")) == (1, 0):
+                break
+            await trio.sleep(0.01)
+        assert (server.subscriber_count("chat"), server.subscriber_count("room")) == (1, 0)
+        await chat(message="after")
+        await room(room=1)
+        assert await staying.receive_json() == data_frame("chat", {"text": "after"})
+        assert await staying.action("ping") == PONG

@@ -28,11 +28,10 @@ import pytest
 import trio
 import trio.testing
 from helpers import completed, error, free_port, subscribed
-from raw_websocket import upgrade_request
 from trio_websocket import ConnectionClosed, open_websocket
 
 from trio_socketapi import Connection, PublishError, Router, SocketAPI
-from trio_socketapi.testing import TestClient, TestServer, open_test_server
+from trio_socketapi.testing import TestClient, TestServer, open_test_server, upgrade_request
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_DIR = ROOT / "examples" / "my_app"
@@ -629,7 +628,7 @@ async def test_cli_serves_the_example_and_sigint_closes_clients_with_1001(
             # A client that opens a connection and then reads nothing holds the shutdown in
             # its closing handshake, so a second Ctrl-C can arrive while the server is stopping.
             silent = await trio.open_tcp_stream("127.0.0.1", port)
-            await silent.send_all(upgrade_request(f"127.0.0.1:{port}"))
+            await silent.send_all(upgrade_request(host=f"127.0.0.1:{port}"))
             assert (await silent.receive_some()).startswith(b"HTTP/1.1 101 ")
             async with open_websocket("127.0.0.1", port, "/", use_ssl=False) as ws:
                 await ws.send_message('{"type":"action","channel":"get_user","data":{"user_id":1}}')

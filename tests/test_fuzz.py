@@ -32,11 +32,10 @@ import trio
 import trio.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from raw_websocket import masked_frame, upgrade_request
 from trio_websocket import ConnectionClosed, open_websocket
 
 from trio_socketapi import RequiredOnSubscribe, Settings, SocketAPI
-from trio_socketapi.testing import TestClient, open_test_server
+from trio_socketapi.testing import TestClient, client_frame, open_test_server, upgrade_request
 
 MAX_MESSAGE_SIZE = 8192
 FUZZ_SETTINGS = Settings(max_message_size=MAX_MESSAGE_SIZE)
@@ -609,9 +608,9 @@ def fragmented_probes(draw: st.DrawFn) -> Probe:
     frames = []
     for index, piece in enumerate(pieces):
         opcode = 0x1 if index == 0 else 0x0  # text, then continuations
-        frames.append(masked_frame(opcode, piece, fin=index == len(pieces) - 1))
+        frames.append(client_frame(opcode, piece, fin=index == len(pieces) - 1))
         if index < len(pieces) - 1 and draw(st.booleans()):
-            frames.append(masked_frame(0x9, draw(st.binary(max_size=125))))  # a ping
+            frames.append(client_frame(0x9, draw(st.binary(max_size=125))))  # a ping
     return attrs.evolve(frame_probe(text), raw_frame=b"".join(frames))
 
 
@@ -678,8 +677,7 @@ async def exercise(probes: list[Probe], final: int) -> None:
                 client = await clients.enter_async_context(server.connect())
                 for probe in probes:
                     if probe.raw_frame is not None:
-                        async with client.ws._stream_lock:
-                            await client.ws._stream.send_all(probe.raw_frame)
+                        await client.send_raw(probe.raw_frame)
                     elif isinstance(probe.payload, str):
                         await client.send_text(probe.payload)
                     else:
@@ -819,8 +817,7 @@ async def close_code_after_raw(frame: bytes) -> tuple[int | None, object]:
             server.connect() as other,
         ):
             async with server.connect() as client:
-                async with client.ws._stream_lock:
-                    await client.ws._stream.send_all(frame)
+                await client.send_raw(frame)
                 try:
                     await client.receive_json()
                 except ConnectionClosed as closed:
@@ -835,7 +832,7 @@ async def close_code_after_raw(frame: bytes) -> tuple[int | None, object]:
 def test_invalid_utf8_text_frame_is_closed_1007(payload: bytes) -> None:
     code, other = trio.run(
         close_code_after_raw,
-        masked_frame(0x1, payload),
+        client_frame(0x1, payload),
         clock=trio.testing.MockClock(autojump_threshold=0),
     )
     assert other == 3
@@ -846,7 +843,7 @@ def test_invalid_utf8_text_frame_is_closed_1007(payload: bytes) -> None:
 def test_invalid_utf8_text_frame_never_crashes_the_server(payload: bytes) -> None:
     code, other = trio.run(
         close_code_after_raw,
-        masked_frame(0x1, payload),
+        client_frame(0x1, payload),
         clock=trio.testing.MockClock(autojump_threshold=0),
     )
     assert other == 3  # the other client is served
@@ -855,13 +852,13 @@ def test_invalid_utf8_text_frame_never_crashes_the_server(payload: bytes) -> Non
 
 PROTOCOL_VIOLATIONS = [
     pytest.param(b"\x81\x05hello", id="unmasked"),
-    pytest.param(masked_frame(0x3, b"{}"), id="reserved-opcode"),
-    pytest.param(b"\xc1" + masked_frame(0x1, b"{}")[1:], id="rsv1-without-extension"),
-    pytest.param(masked_frame(0x9, b"p" * 126), id="ping-over-125-bytes"),
-    pytest.param(masked_frame(0x9, b"p", fin=False), id="fragmented-ping"),
-    pytest.param(masked_frame(0x0, b"{}"), id="continuation-without-start"),
-    pytest.param(masked_frame(0x1, b"{", fin=False) + masked_frame(0x1, b"}"), id="new-mid-msg"),
-    pytest.param(masked_frame(0x8, struct.pack("!H", 999)), id="close-code-999"),
+    pytest.param(client_frame(0x3, b"{}"), id="reserved-opcode"),
+    pytest.param(b"\xc1" + client_frame(0x1, b"{}")[1:], id="rsv1-without-extension"),
+    pytest.param(client_frame(0x9, b"p" * 126), id="ping-over-125-bytes"),
+    pytest.param(client_frame(0x9, b"p", fin=False), id="fragmented-ping"),
+    pytest.param(client_frame(0x0, b"{}"), id="continuation-without-start"),
+    pytest.param(client_frame(0x1, b"{", fin=False) + client_frame(0x1, b"}"), id="new-mid-msg"),
+    pytest.param(client_frame(0x8, struct.pack("!H", 999)), id="close-code-999"),
 ]
 
 
@@ -887,7 +884,7 @@ def test_text_frame_over_the_limit_in_bytes_is_closed_1009() -> None:
     assert len(text) < MAX_MESSAGE_SIZE < len(text.encode("utf-8"))
     code, _ = trio.run(
         close_code_after_raw,
-        masked_frame(0x1, text.encode("utf-8")),
+        client_frame(0x1, text.encode("utf-8")),
         clock=trio.testing.MockClock(autojump_threshold=0),
     )
     assert code == 1009
@@ -920,7 +917,7 @@ class RawClient:
         sock = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         await sock.connect(("127.0.0.1", port))
         client = cls(sock)
-        await client.send_raw(upgrade_request(f"127.0.0.1:{port}"))
+        await client.send_raw(upgrade_request(host=f"127.0.0.1:{port}"))
         head = await client._read_until(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 101"), head
         return client
@@ -932,7 +929,7 @@ class RawClient:
             view = view[sent:]
 
     async def send_json(self, message: Any) -> None:
-        await self.send_raw(masked_frame(0x1, json.dumps(message).encode()))
+        await self.send_raw(client_frame(0x1, json.dumps(message).encode()))
 
     async def receive_json(self) -> Any:
         """One unfragmented server text frame (servers never mask)."""
@@ -1025,7 +1022,7 @@ async def test_client_vanishing_without_close_frame_is_cleaned_up_and_others_ser
                         await wait_until(lambda: app.counters.subscriptions == 3)
                         await trio.sleep(0.05)  # broadcasts are flowing to it now
                         if how == "reset-mid-frame":
-                            await client.send_raw(masked_frame(0x1, b"x" * 300)[:40])
+                            await client.send_raw(client_frame(0x1, b"x" * 300)[:40])
                         client.vanish("fin" if how == "fin" else "reset")
                     await wait_until(
                         lambda: (

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import trio
 import trio.testing
-from raw_websocket import masked_frame, upgrade_request
 from trio_websocket import ConnectionClosed
 from wsproto.connection import ConnectionState
 
@@ -13,7 +12,7 @@ from trio_socketapi import Connection, Settings, SocketAPI
 from trio_socketapi._frames import text_frame
 from trio_socketapi._session import Session
 from trio_socketapi._wire import send_frames
-from trio_socketapi.testing import TestServer, open_test_server
+from trio_socketapi.testing import TestServer, client_frame, open_test_server, upgrade_request
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 200_000])
@@ -59,7 +58,7 @@ async def test_trio_websocket_still_has_what_the_write_path_uses() -> None:
                 await send_frames(ws, text_frame(b'"late"'))
 
 
-UPGRADE_REQUEST = upgrade_request("testserver")
+UPGRADE_REQUEST = upgrade_request()
 
 
 def add_app() -> SocketAPI:
@@ -72,8 +71,8 @@ def add_app() -> SocketAPI:
     return app
 
 
-FIRST = masked_frame(0x1, b'{"type":"action","channel":"add","data":{"a":1,"b":2}}')
-SECOND = masked_frame(0x1, b'{"type":"action","channel":"add","data":{"a":3,"b":4}}')
+FIRST = client_frame(0x1, b'{"type":"action","channel":"add","data":{"a":1,"b":2}}')
+SECOND = client_frame(0x1, b'{"type":"action","channel":"add","data":{"a":3,"b":4}}')
 BLANK_LINE = len(UPGRADE_REQUEST) - 4
 
 
@@ -97,8 +96,7 @@ async def test_a_message_sent_along_with_the_upgrade_request_is_answered(
     # the open connection keeps none of wsproto's handshake state (release_handshake_state).
     with trio.fail_after(5):
         async with open_test_server(add_app()) as server:
-            client, server_end = trio.testing.memory_stream_pair()
-            server._nursery.start_soon(server._server.handle_stream, server_end)
+            client = await server.open_stream()
             for chunk in chunks:
                 await client.send_all(chunk)
                 await trio.testing.wait_all_tasks_blocked()  # the server reads each on its own
@@ -121,8 +119,7 @@ async def test_a_refused_handshake_with_data_after_it_is_answered_and_closed(
     app.settings = Settings(allowed_paths=["/ws"])
     with trio.fail_after(5):
         async with open_test_server(app) as server:
-            client, server_end = trio.testing.memory_stream_pair()
-            server._nursery.start_soon(server._server.handle_stream, server_end)
+            client = await server.open_stream()
             await client.send_all(UPGRADE_REQUEST + FIRST)
             received = b""
             while chunk := await client.receive_some():
