@@ -18,9 +18,9 @@ from contextlib import asynccontextmanager
 import attrs
 import pytest
 import trio
-from raw_websocket import masked_frame, upgrade_request
 
 from trio_socketapi import Connection, HandshakeRefused, Settings, SocketAPI
+from trio_socketapi.testing import client_frame, upgrade_request
 
 TRIES = 200
 CONCURRENT = 20
@@ -36,7 +36,7 @@ AFTER_VIOLATION = 128 * 1024
 def unmasked_frame(opcode: int, payload: bytes) -> bytes:
     """A frame as a client sends it, but with an all-zero mask: readable in a packet dump, and
     its tail never looks like a close frame to a server whose framing is lost."""
-    return masked_frame(opcode, payload, mask=b"\0\0\0\0")
+    return client_frame(opcode, payload, mask=bytes(4))
 
 
 FILLER = unmasked_frame(
@@ -147,7 +147,7 @@ async def read_until_closed(
             await sent.wait()
             try:
                 if answer and received.accepted():
-                    await stream.send_all(masked_frame(0x8, struct.pack("!H", 1000)))
+                    await stream.send_all(client_frame(0x8, struct.pack("!H", 1000)))
                 else:
                     await stream.send_eof()
             except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -169,7 +169,7 @@ async def violate_after_a_big_reply(port: int, violation: bytes, answer: bool) -
     stream = await slow_reader(port)
     received = Received()
     async with stream:
-        await stream.send_all(upgrade_request(f"127.0.0.1:{port}") + unmasked_frame(0x1, BLOB))
+        await stream.send_all(upgrade_request(host=f"127.0.0.1:{port}") + unmasked_frame(0x1, BLOB))
         while not received.reply_started():  # the reply is on the wire: it must arrive whole
             received.data += await stream.receive_some(1024)
         sent = trio.Event()
@@ -188,7 +188,7 @@ async def refused_with_data_after(port: int, answer: bool) -> Received:
 
     async def keep_sending() -> None:
         try:
-            await stream.send_all(upgrade_request(f"127.0.0.1:{port}", "/private"))
+            await stream.send_all(upgrade_request("/private", host=f"127.0.0.1:{port}"))
             for _ in range(16):
                 if received.complete():
                     break
@@ -222,11 +222,11 @@ async def run_tries(
 
 
 VIOLATIONS = [
-    pytest.param(masked_frame(0x1, b"\xff"), 1007, id="invalid-utf8"),
+    pytest.param(client_frame(0x1, b"\xff"), 1007, id="invalid-utf8"),
     pytest.param(b"\x81\x05hello", 1002, id="unmasked"),
-    pytest.param(masked_frame(0x3, b"{}"), 1002, id="reserved-opcode"),
-    pytest.param(b"\xc1" + masked_frame(0x1, b"{}")[1:], 1002, id="rsv1"),
-    pytest.param(masked_frame(0x8, struct.pack("!H", 999)), 1002, id="bad-close-code"),
+    pytest.param(client_frame(0x3, b"{}"), 1002, id="reserved-opcode"),
+    pytest.param(b"\xc1" + client_frame(0x1, b"{}")[1:], 1002, id="rsv1"),
+    pytest.param(client_frame(0x8, struct.pack("!H", 999)), 1002, id="bad-close-code"),
     pytest.param(unmasked_frame(0x1, b"x" * (MAX_MESSAGE_SIZE + 1)), 1009, id="over-size"),
     pytest.param(
         unmasked_frame(0x1, "€".encode() * (MAX_MESSAGE_SIZE // 3 + 10)), 1009, id="over-size-bytes"

@@ -10,10 +10,9 @@ import logging
 import pytest
 import trio
 import trio.testing
-from raw_websocket import upgrade_request
 
 from trio_socketapi import Settings, SocketAPI
-from trio_socketapi.testing import open_test_server
+from trio_socketapi.testing import open_test_server, upgrade_request
 
 
 def closed_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -33,7 +32,7 @@ async def test_shutdown_logs_1001_for_a_client_that_never_answers_the_close(
         async with open_test_server(app, settings=settings) as server:
             silent, server_end = trio.testing.memory_stream_pair()
             server._nursery.start_soon(server._server.handle_stream, server_end)
-            await silent.send_all(upgrade_request("testserver"))
+            await silent.send_all(upgrade_request())
             assert (await silent.receive_some()).startswith(b"HTTP/1.1 101 ")
             async with server.connect() as answering:
                 await answering.action("ping")
@@ -70,7 +69,7 @@ async def test_a_reset_is_logged_as_closed_without_a_close_frame(
         async with open_test_server(app) as server:
             client, server_end = trio.testing.memory_stream_pair()
             server._nursery.start_soon(server._server.handle_stream, server_end)
-            await client.send_all(upgrade_request("testserver"))
+            await client.send_all(upgrade_request())
             assert (await client.receive_some()).startswith(b"HTTP/1.1 101 ")
             await client.aclose()
             await trio.testing.wait_all_tasks_blocked()

@@ -7,7 +7,7 @@ clients keep being served.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import pytest
 import trio
@@ -110,10 +110,11 @@ async def test_a_malformed_frame_closes_that_client_with_the_rfc_code_and_no_oth
         ({"opcode": 16}, "opcode must fit in 4 bits (0 to 15), got 16"),
         ({"opcode": -1}, "opcode must fit in 4 bits (0 to 15), got -1"),
         ({"opcode": TEXT, "rsv": 8}, "rsv must fit in 3 bits (0 to 7), got 8"),
+        ({"opcode": TEXT, "mask": b"abc"}, "mask must be 4 bytes, got b'abc'"),
     ],
 )
 def test_client_frame_refuses_fields_that_do_not_fit_their_bits(
-    fields: dict[str, int], message: str
+    fields: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ValueError) as refused:
         client_frame(**fields)
@@ -127,6 +128,7 @@ def test_client_frame_lays_out_header_mask_and_payload() -> None:
     mask, body = frame[2:6], frame[6:]
     assert bytes(b ^ mask[i % 4] for i, b in enumerate(body)) == b"hello"
     assert client_frame(BINARY, b"hi", masked=False) == b"\x82\x02hi"
+    assert client_frame(BINARY, b"hi", mask=bytes(4)) == b"\x82\x82\0\0\0\0hi"
 
 
 async def receive_server_frame(stream: trio.abc.Stream, received: bytes) -> tuple[int, bytes]:

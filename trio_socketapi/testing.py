@@ -58,20 +58,29 @@ DEFAULT_REMOTE = ("127.0.0.1", 50000)
 
 
 def client_frame(
-    opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0, masked: bool = True
+    opcode: int,
+    payload: bytes = b"",
+    *,
+    fin: bool = True,
+    rsv: int = 0,
+    masked: bool = True,
+    mask: bytes | None = None,
 ) -> bytes:
     """One client-to-server WebSocket frame (RFC 6455 section 5.2) with exactly these fields.
 
     ``opcode`` is the 4-bit opcode (0 continuation, 1 text, 2 binary, 8 close, 9 ping, 10 pong;
     any other value is sent too), ``rsv`` the three reserved bits as a number from 0 to 7, and
-    ``masked=False`` leaves out the mask every client must send. Nothing else is checked, so the
-    frame may break the protocol on purpose. Raises ``ValueError`` only for an ``opcode`` or
-    ``rsv`` that does not fit its bits.
+    ``masked=False`` leaves out the mask every client must send; ``mask`` is the 4-byte masking
+    key (random unless given; ``bytes(4)`` leaves the payload as it is). Nothing else is
+    checked, so the frame may break the protocol on purpose. Raises ``ValueError`` only for an
+    ``opcode``, ``rsv`` or ``mask`` that does not fit its bits.
     """
     if not 0 <= opcode <= 0xF:
         raise ValueError(f"opcode must fit in 4 bits (0 to 15), got {opcode!r}")
     if not 0 <= rsv <= 0b111:
         raise ValueError(f"rsv must fit in 3 bits (0 to 7), got {rsv!r}")
+    if mask is not None and len(mask) != 4:
+        raise ValueError(f"mask must be 4 bytes, got {mask!r}")
     size = len(payload)
     header = bytearray([(0x80 if fin else 0) | rsv << 4 | opcode])
     mask_bit = 0x80 if masked else 0
@@ -83,7 +92,7 @@ def client_frame(
         header += bytes([mask_bit | 127]) + size.to_bytes(8, "big")
     if not masked:
         return bytes(header) + payload
-    mask = os.urandom(4)
+    mask = os.urandom(4) if mask is None else mask
     key = (mask * (size // 4 + 1))[:size]
     body = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(size, "big")
     return bytes(header) + mask + body
@@ -136,9 +145,11 @@ class TestClient:
         fin: bool = True,
         rsv: int = 0,
         masked: bool = True,
+        mask: bytes | None = None,
     ) -> None:
         """Send one frame built by ``client_frame`` from these fields, valid or not."""
-        await self.send_raw(client_frame(opcode, payload, fin=fin, rsv=rsv, masked=masked))
+        frame = client_frame(opcode, payload, fin=fin, rsv=rsv, masked=masked, mask=mask)
+        await self.send_raw(frame)
 
     async def send_raw(self, data: bytes) -> None:
         """Write ``data`` to the connection's stream as it is, between whole frames of the
