@@ -1,48 +1,18 @@
 """The hub on its own: subscriptions and fan-out against fake subscribers, no server, no I/O.
 
-A ``FakeSubscriber`` records the frames it is handed; the frames are read back as the client
-would parse them. What the end-to-end tests cannot see is checked here too: one encoding per
+A ``FakeSubscriber`` (tests/fakes.py) records the frames it is handed; they are read back as the
+client would parse them. What the end-to-end tests cannot see is checked here too: one encoding per
 broadcast shared by every subscriber, and nothing left behind once the last one is gone.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import pydantic_core
 import pytest
+from fakes import FakeSubscriber
 from helpers import data_frame
 
 from trio_socketapi._counters import Counters
 from trio_socketapi._hub import Hub, Subscriber, key_of
-
-
-class FakeSubscriber:
-    """A ``Subscriber`` that keeps what it is handed; ``on_deliver`` runs after each frame."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.frames: list[bytes] = []
-        self.on_deliver: Any = None
-
-    def deliver(self, frame: bytes) -> None:
-        self.frames.append(frame)
-        if self.on_deliver is not None:
-            self.on_deliver()
-
-    def received(self) -> list[Any]:
-        """The frames' JSON payloads, parsed (server frames: unmasked, one text frame each)."""
-        return [pydantic_core.from_json(_payload(frame)) for frame in self.frames]
-
-    def __repr__(self) -> str:
-        return f"FakeSubscriber({self.name!r})"
-
-
-def _payload(frame: bytes) -> bytes:
-    assert frame[0] == 0x81, "one final text frame"
-    size = frame[1] & 0x7F
-    start = 2 if size < 126 else 4 if size == 126 else 10
-    return frame[start:]
 
 
 @pytest.fixture
