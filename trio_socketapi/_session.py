@@ -19,7 +19,6 @@ they were put, so the client sees them in the order they were sent.
 
 from __future__ import annotations
 
-import functools
 import logging
 
 import trio
@@ -30,7 +29,7 @@ from ._counters import Counters
 from ._dispatch import Dispatcher
 from ._frames import text_frame
 from ._hub import Hub
-from ._outbox import Outbox, Put
+from ._outbox import FULL, SENT, SENT_DROPPING_OLDEST, Outbox
 from ._protocol import (
     CLOSE_REASONS,
     IDLE_TIMEOUT_REASON,
@@ -41,7 +40,7 @@ from ._protocol import (
     parse_inbound,
 )
 from ._settings import Settings
-from ._wire import raw_socket, send_frames, write_nowait
+from ._wire import nowait_writer, raw_socket, send_frames
 
 logger = logging.getLogger("trio_socketapi")
 
@@ -69,7 +68,7 @@ class Session:
         self._nursery: trio.Nursery | None = None
         sock = raw_socket(ws)
         self._outbox = Outbox(
-            None if sock is None else functools.partial(write_nowait, ws, sock),
+            None if sock is None else nowait_writer(ws, sock),
             self._send_frames,
             size=settings.outbox_size,
             drop_oldest=settings.slow_consumer_policy == "drop_oldest",
@@ -83,12 +82,12 @@ class Session:
     def deliver(self, frame: bytes) -> None:
         """Send or queue a broadcast frame without waiting; a full outbox closes the session."""
         put = self._outbox.put_data(frame)
-        if put is Put.SENT:
+        if put is SENT:
             self._counters.messages_out += 1
-        elif put is Put.SENT_DROPPING_OLDEST:
+        elif put is SENT_DROPPING_OLDEST:
             self._counters.frames_dropped += 1
             self._counters.messages_out += 1
-        elif put is Put.FULL:
+        elif put is FULL:
             self._counters.slow_consumer_closes += 1
             logger.warning("slow consumer %s closed (1013)", self.connection.remote)
             self.close(CloseCode.TRY_AGAIN_LATER)

@@ -8,7 +8,7 @@ straight to the connection's stream, under the same lock trio-websocket uses for
 a close frame. This uses two private attributes (``_stream``, ``_stream_lock``) and ``_wsproto``
 of trio-websocket 0.11 to 0.12; ``tests/test_wire.py`` guards them.
 
-``write_nowait`` goes one step further for plain TCP: when nothing is queued or being written,
+``nowait_writer`` goes one step further for plain TCP: when nothing is queued or being written,
 a frame is written to the socket right away with a non-blocking ``send`` (``SocketStream.socket``'s
 private ``_sock``), so an idle subscriber costs one system call per broadcast and no task switch.
 
@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import math
 import socket
+from collections.abc import Callable
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest
@@ -271,21 +272,29 @@ def raw_socket(ws: WebSocketConnection) -> socket.socket | None:
     return sock if isinstance(sock, socket.socket) else None
 
 
-def write_nowait(ws: WebSocketConnection, sock: socket.socket, frames: bytes) -> int:
-    """Write what the socket takes right now, without waiting; return how many bytes that was.
+def nowait_writer(ws: WebSocketConnection, sock: socket.socket) -> Callable[[bytes], int]:
+    """A function that writes what ``sock`` takes right now, without waiting, and returns how
+    many bytes that was (the ``write_nowait`` an ``Outbox`` is built on).
 
-    Returns 0, writing nothing, when another write holds the stream, the connection is not open,
-    the socket's buffer is full or the socket failed (the queued path then meets the failure).
-    A partial write leaves the stream mid-frame: the caller must queue the rest before anything.
+    It returns 0, writing nothing, when another write holds the stream, the connection is not
+    open, the socket's buffer is full or the socket failed (the queued path then meets the
+    failure). A partial write leaves the stream mid-frame: the caller must queue the rest before
+    anything. A closure, not a method: this runs once per subscriber per broadcast.
     """
-    # ``ws.closed`` is set before trio-websocket writes any close frame (ours or the reply to
-    # the client's), and is far cheaper than asking wsproto for its state on every broadcast.
-    if ws._stream_lock.locked() or ws.closed is not None:
-        return 0
-    try:
-        return sock.send(frames)
-    except OSError:  # BlockingIOError included
-        return 0
+    lock = ws._stream_lock
+    send = sock.send
+
+    def write_nowait(frames: bytes) -> int:
+        # ``ws.closed`` is set before trio-websocket writes any close frame (ours or the reply
+        # to the client's), and is far cheaper than asking wsproto for its state every time.
+        if lock.locked() or ws.closed is not None:
+            return 0
+        try:
+            return send(frames)
+        except OSError:  # BlockingIOError included
+            return 0
+
+    return write_nowait
 
 
 def peer_address(stream: trio.abc.Stream) -> tuple[str, int] | None:
