@@ -25,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+import pydantic
 import pydantic_core
 import trio
 
@@ -136,29 +137,35 @@ class Dispatcher:
             await peer.send(text_frame(reply))
 
     async def _action(self, peer: Peer, inbound: Inbound) -> bytes:
-        handler = _lookup(self._registry.actions, inbound.channel)
-        if handler is None:
+        found = self._registry.find_action(inbound.channel)
+        if found is None:
             return _error_reply(inbound, ACTION_NOT_FOUND.format(channel=inbound.channel))
+        handler, path_values = found
+        data = with_path_values(inbound.data, path_values)
         if self._metrics is None:
-            result = await handler.signature.call(inbound.data, peer.connection)
+            result = await handler.signature.call(data, peer.connection)
         else:
             start = time.perf_counter()
             try:
-                result = await handler.signature.call(inbound.data, peer.connection)
+                result = await handler.signature.call(data, peer.connection)
             finally:
                 self._metrics.observe_action(handler.name, time.perf_counter() - start)
         return encode_action_result(inbound.channel, result, id=inbound.id)
 
     async def _subscribe(self, peer: Peer, inbound: Inbound) -> bytes | None:
-        handler = _lookup(self._registry.channels, inbound.channel)
-        if handler is None:
+        found = self._registry.find_channel(inbound.channel)
+        if found is None:
             return _error_reply(inbound, CHANNEL_NOT_FOUND.format(channel=inbound.channel))
+        handler, path_values = found
         signature = handler.subscribe_signature
         if self._hub.subscription_count(peer) >= self._settings.max_subscriptions:
             text = SUBSCRIPTION_LIMIT.format(limit=self._settings.max_subscriptions)
             return _error_reply(inbound, text)
-        kwargs = await signature.resolve(inbound.data, peer.connection)
+        kwargs = await signature.resolve(
+            with_path_values(inbound.data, path_values), peer.connection
+        )
         params = {name: kwargs[name] for name in signature.key_params}
+        channel = handler.concrete_name(params)  # "chat/42" for "chat/{room_id}"
         default_frame = None
         # A required non-key parameter the client did not send: subscribe without the call.
         if signature.is_complete(kwargs):
@@ -168,19 +175,53 @@ class Dispatcher:
                 # Extensions are opt-in: ``params`` only for a subscribe that carried an id.
                 extended = inbound.id is not None and bool(params)
                 params_json = to_json(params) if extended else None
-                default_frame = encode_data(to_json(handler.name), data_json, params_json)
+                default_frame = encode_data(to_json(channel), data_json, params_json)
         if handler.history_config is not None and inbound.id is not None:
-            await self._subscribe_with_history(peer, inbound, handler, params, default_frame)
+            await self._subscribe_with_history(
+                peer, inbound, handler, channel, params, default_frame
+            )
         else:
             # Registering and queueing "subscribed" happen with no checkpoint between them, so
             # every broadcast the client sees after "subscribed" reaches it.
-            self._hub.subscribe(peer, handler.name, params, extended=inbound.id is not None)
+            self._hub.subscribe(peer, channel, params, extended=inbound.id is not None)
             await peer.send(text_frame(encode_reply("subscribed", inbound.channel, id=inbound.id)))
             if default_frame is not None:
                 await peer.send(text_frame(default_frame))
         if handler.presence_enabled:
             await self._join(peer.connection, handler.name, params)
         return None
+
+    async def _leave(
+        self,
+        peer: Peer,
+        channel: str,
+        params: dict[str, Any] | None,
+        path_key: dict[str, Any],
+    ) -> None:
+        """Take the connection out of the stream ``params`` names (every stream of the channel
+        that agrees with ``path_key`` if ``None``) and announce it."""
+        client_id = peer.connection.id
+        if params is None and not path_key:
+            left = self._presence.remove_client(client_id, channel)
+        elif params is None:  # "chat/42" without data: the streams of room 42 only
+            left = []
+            for name, key, entries in self._presence.streams():
+                info_json = entries.get(client_id)
+                stream = pydantic_core.from_json(key) if key else {}
+                if (
+                    name == channel
+                    and info_json is not None
+                    and all(to_json(stream.get(k)) == to_json(v) for k, v in path_key.items())
+                    and self._presence.remove(name, key, client_id)
+                ):
+                    left.append((name, key, info_json))
+        else:
+            key = key_of(params)
+            info_json = self._presence.members(channel, key).get(client_id)
+            left = []
+            if info_json is not None and self._presence.remove(channel, key, client_id):
+                left = [(channel, key, info_json)]
+        await self.announce_leaves(client_id, left)
 
     async def _join(self, connection: Connection, channel: str, params: dict[str, Any]) -> None:
         """Enter the connection in the stream's presence and announce it (once per stream)."""
@@ -212,6 +253,7 @@ class Dispatcher:
         peer: Peer,
         inbound: Inbound,
         handler: ChannelHandler[Any, Any],
+        channel: str,
         params: dict[str, Any],
         default_frame: bytes | None,
     ) -> None:
@@ -224,7 +266,7 @@ class Dispatcher:
         """
         assert handler.history_config is not None
         key = key_of(params)
-        self._hub.subscribe(peer, handler.name, params, hold=True)
+        self._hub.subscribe(peer, channel, params, hold=True)
         try:
             replay = await self._broker.read_stream(
                 handler.name, key, params, inbound.since, handler.history_config
@@ -237,7 +279,7 @@ class Dispatcher:
             )
             await peer.send(text_frame(reply))
             if replay.entries:
-                channel_json = to_json(handler.name)
+                channel_json = to_json(channel)
                 params_json = to_json(params) if params else None
                 for entry in replay.entries:
                     position = encode_position(entry.offset, replay.epoch)
@@ -247,45 +289,44 @@ class Dispatcher:
                 # Recovered, the client's state is current: no default response then.
                 await peer.send(text_frame(default_frame))
         except BaseException:
-            self._hub.unsubscribe(peer, handler.name, params)
+            self._hub.unsubscribe(peer, channel, params)
             raise
         # From here to the end no checkpoint: the held frames go out before any later one.
-        for offset, epoch, frame in self._hub.release(peer, handler.name, key):
+        for offset, epoch, frame in self._hub.release(peer, channel, key):
             if epoch != replay.epoch or offset > replay.offset:
                 peer.deliver(frame)
 
     async def _unsubscribe(self, peer: Peer, inbound: Inbound) -> bytes:
-        handler = _lookup(self._registry.channels, inbound.channel)
-        if handler is not None:
+        found = self._registry.find_channel(inbound.channel)
+        if found is not None:
+            handler, path_values = found
             params = None
             signature = handler.key_signature
             if inbound.data not in (None, {}) and signature.key_params:
-                kwargs = await signature.resolve(inbound.data, peer.connection)
+                data = with_path_values(inbound.data, path_values)
+                kwargs = await signature.resolve(data, peer.connection)
                 params = {name: kwargs[name] for name in signature.key_params}
-            self._hub.unsubscribe(peer, handler.name, params)
-            if handler.presence_enabled:
-                client_id = peer.connection.id
-                if params is None:
-                    left = self._presence.remove_client(client_id, handler.name)
-                else:
-                    key = key_of(params)
-                    info_json = self._presence.members(handler.name, key).get(client_id)
-                    left = []
-                    if info_json is not None and self._presence.remove(
-                        handler.name, key, client_id
-                    ):
-                        left = [(handler.name, key, info_json)]
-                await self.announce_leaves(client_id, left)
+            try:
+                path_key = signature.validate_key(path_values) if path_values else {}
+                channel = handler.concrete_name(params if params is not None else path_key)
+            except (pydantic.ValidationError, ValueError):
+                channel = None  # a value no subscription can have: nothing to remove
+            if channel is not None:
+                self._hub.unsubscribe(peer, channel, params)
+                if handler.presence_enabled:
+                    await self._leave(peer, handler.name, params, path_key)
         return encode_reply("unsubscribed", inbound.channel, id=inbound.id)
 
     async def _publish(self, peer: Peer, inbound: Inbound) -> bytes:
         if not self._publish_policy.allows(peer.connection, inbound.token):
             logger.warning("refused publish to %r from %s", inbound.channel, peer.connection.remote)
             return _error_reply(inbound, PUBLISH_NOT_ALLOWED)
-        handler = _lookup(self._registry.channels, inbound.channel)
-        if handler is None:
+        found = self._registry.find_channel(inbound.channel)
+        if found is None:
             return _error_reply(inbound, CHANNEL_NOT_FOUND.format(channel=inbound.channel))
-        kwargs = handler.signature.validate_fields({} if inbound.data is None else inbound.data)
+        handler, path_values = found
+        data = with_path_values({} if inbound.data is None else inbound.data, path_values)
+        kwargs = handler.signature.validate_fields(data)
         await handler(**kwargs)
         return encode_reply("published", inbound.channel, id=inbound.id)
 
@@ -336,8 +377,19 @@ def _peer_text(connection: Connection) -> str:
     return f"{remote[0]}:{remote[1]}" if remote else "in-memory"
 
 
-def _lookup(table: dict[str, Any], name: object) -> Any:
-    return table.get(name) if isinstance(name, str) else None
+def with_path_values(data: object, path_values: dict[str, str]) -> object:
+    """The client's ``data`` with the values its name carried (``chat/42``: room_id "42").
+
+    The name's values win over the same keys in ``data``: the name is what was addressed.
+    ``data`` that is not an object is left as it is, for validation to refuse.
+    """
+    if not path_values:
+        return data
+    if data is None:
+        return dict(path_values)
+    if isinstance(data, dict):
+        return {**data, **path_values}
+    return data
 
 
 class ClientError(Exception):

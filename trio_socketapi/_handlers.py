@@ -19,6 +19,7 @@ import trio
 from ._broker import Broker
 from ._history import History, Publication
 from ._hub import key_of
+from ._paths import PathPattern, compile_path
 from ._protocol import to_json
 from ._signature import CompiledSignature, compile_signature, unannotated_parameters
 
@@ -66,8 +67,11 @@ class ActionHandler(Generic[P, R]):
     ) -> None:
         self.func = func
         self.name = name
+        self.path: PathPattern | None = compile_path(name)
+        """The name's pattern if it has ``{path}`` parameters (``rooms/{room_id}/join``)."""
         self.signature: CompiledSignature = compile_signature(func, local_names=local_names)
         warn_unannotated("action", name, func, local_names)
+        _check_path_params(self.path, func, self.signature)
         functools.update_wrapper(self, func)
 
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -98,13 +102,20 @@ class ChannelHandler(Generic[P, R]):
         """How much of each stream's publications is kept (``None``: no history)."""
         self.presence_enabled = presence
         """Whether subscribers are tracked per stream (``presence``, join/leave frames)."""
-        self.signature: CompiledSignature = compile_signature(func, local_names=local_names)
+        self.path: PathPattern | None = compile_path(name)
+        """The name's pattern if it has ``{path}`` parameters (``chat/{room_id}``), which are
+        then subscription keys; a subscription's and a data frame's name is the concrete one."""
+        keys = frozenset(self.path.params if self.path else ())
+        self.signature: CompiledSignature = compile_signature(
+            func, local_names=local_names, key_names=keys
+        )
+        _check_path_params(self.path, func, self.signature)
         self.subscribe_signature: CompiledSignature = compile_signature(
-            func, for_subscribe=True, local_names=local_names
+            func, for_subscribe=True, local_names=local_names, key_names=keys
         )
         """What a ``subscribe`` validates: every parameter sent, non-key ones optional."""
         self.key_signature: CompiledSignature = compile_signature(
-            func, keys_only=True, local_names=local_names
+            func, keys_only=True, local_names=local_names, key_names=keys
         )
         """The subscription key alone, which an ``unsubscribe`` names."""
         warn_unannotated("channel", name, func, local_names)
@@ -136,6 +147,8 @@ class ChannelHandler(Generic[P, R]):
         key = {}
         if self.signature.key_params:
             key = self.signature.validate_key(self._arguments(args, kwargs))
+            if self.path is not None:
+                self.concrete_name(key)  # a value with "/" fails here, before anything runs
         result = await self.func(*args, **kwargs)
         if here:
             data_json = None if result is None else to_json(result)  # once, for every app
@@ -184,6 +197,11 @@ class ChannelHandler(Generic[P, R]):
             )
         return self.signature.validate_key(key)
 
+    def concrete_name(self, key: Mapping[str, Any]) -> str:
+        """The name subscribers of ``key`` (validated values) know this channel by: ``chat/42``
+        for ``chat/{room_id}``. Raises ``ValueError`` if a path value is missing or has ``/``."""
+        return self.name if self.path is None else self.path.format(key)
+
     def _arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         return dict(self._python_signature.bind_partial(*args, **kwargs).arguments)
 
@@ -220,6 +238,26 @@ def warn_unannotated(
             " the client's value reaches it unvalidated (annotate it; `: Any` accepts anything)",
             stacklevel=4,
         )
+
+
+def _check_path_params(
+    path: PathPattern | None, func: Callable[..., Any], signature: CompiledSignature
+) -> None:
+    """Refuse path parameters the function does not take from the client, or gives defaults."""
+    if path is None:
+        return
+    parameters = inspect.signature(func).parameters
+    for name in path.params:
+        if name not in signature.field_names:
+            raise TypeError(
+                f"{path.template!r}: path parameter {name!r} must be a parameter of"
+                f" {signature.func_name}() (not a Connection or Depends one)"
+            )
+        if parameters[name].default is not inspect.Parameter.empty:
+            raise TypeError(
+                f"{path.template!r}: path parameter {name!r} cannot have a default (the"
+                " name always carries it)"
+            )
 
 
 def decorating_scope() -> Mapping[str, Any]:

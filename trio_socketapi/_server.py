@@ -140,15 +140,20 @@ class Server:
         except pydantic.ValidationError as exc:
             logger.warning("broadcast to %r with an invalid key dropped: %s", handler.name, exc)
             return
+        try:
+            channel = handler.concrete_name(key)  # "chat/42" for "chat/{room_id}"
+        except ValueError as exc:
+            logger.warning("broadcast to %r dropped: %s", handler.name, exc)
+            return
         if broadcast.event is not None:
             if handler.presence_enabled and len(key) == len(handler.signature.key_params):
-                self.hub.notify(handler.name, key, _event_frame(handler.name, key, broadcast.event))
+                self.hub.notify(channel, key, _event_frame(channel, key, broadcast.event))
             return
         positions = None
         if broadcast.positions is not None:
             positions = {key: (offset, epoch) for key, offset, epoch in broadcast.positions}
         delivered = self.hub.publish(
-            handler.name, key, len(handler.signature.key_params), broadcast.data_json, positions
+            channel, key, len(handler.signature.key_params), broadcast.data_json, positions
         )
         if self._metrics is not None:
             self._metrics.observe_fanout(handler.name, delivered)

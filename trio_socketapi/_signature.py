@@ -137,16 +137,23 @@ def compile_signature(
     keys_only: bool = False,
     for_subscribe: bool = False,
     local_names: Mapping[str, Any] | None = None,
+    key_names: frozenset[str] = frozenset(),
 ) -> CompiledSignature:
     """Compile ``func``'s signature; with ``keys_only``, only its ``RequiredOnSubscribe`` part;
     ``for_subscribe``, with its non-key parameters optional (``MISSING`` when not sent).
+
+    ``key_names`` are parameters that are subscription keys as if annotated
+    ``RequiredOnSubscribe`` (a channel's path parameters).
 
     String annotations (``from __future__ import annotations``) are resolved in the function's
     module and then in ``local_names`` (the decorating scope, for classes defined in a function).
     Raises ``TypeError`` at decoration time for a signature no client could call or an
     annotation that cannot be resolved.
     """
-    parameters = _parameters_of(func, local_names)
+    parameters = [
+        attrs.evolve(p, metadata=(*p.metadata, RequiredOnSubscribe)) if p.name in key_names else p
+        for p in _parameters_of(func, local_names)
+    ]
     if keys_only:
         parameters = [p for p in parameters if p.is_key or p.wants_connection]
     fields: dict[str, Any] = {}
