@@ -420,8 +420,5 @@ async def test_presence_on_a_path_channel_joins_and_leaves_per_concrete_name(
         assert (await bob.receive_json())["type"] == "join"  # its own
         assert (await ann.receive_json())["channel"] == "chat/a"  # bob joined room a
         assert await ann.unsubscribe("chat/b") == {"type": "unsubscribed", "channel": "chat/b"}
-        assert set(await chat.presence(room_id="a")) == {
-            next(iter(await chat.presence(room_id="a")))
-        } | set(await chat.presence(room_id="a"))
         assert len(await chat.presence(room_id="a")) == 2  # ann is still in room a
         assert await chat.presence(room_id="b") == {}
