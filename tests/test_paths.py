@@ -130,7 +130,7 @@ def test_overlap_across_an_included_router_is_refused_and_adds_nothing() -> None
 
     with pytest.raises(ValueError, match="overlaps"):
         app.include_router(router)
-    assert "x/y" not in app.registry.channels
+    assert "x/y" not in app._registry.channels
 
 
 @pytest.mark.parametrize(
