@@ -151,7 +151,7 @@ CLASS_MEMBERS = {
         "static",
     ],
     "Router": ["action", "background", "channel", "include_router", "lifespan"],
-    "ChannelHandler": ["history", "presence", "publish_threadsafe"],
+    "ChannelHandler": ["concrete_name", "history", "presence", "publish_threadsafe"],
     "ActionHandler": [],
     "Broker": [
         "is_shared",
