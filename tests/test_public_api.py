@@ -227,11 +227,12 @@ def test_instance_attributes_are_pinned() -> None:
         "history_config",
         "key_signature",
         "name",
+        "path",
         "presence_enabled",
         "signature",
         "subscribe_signature",
     ]
-    assert public(add) == ["func", "name", "signature"]
+    assert public(add) == ["func", "name", "path", "signature"]
 
 
 def test_version_is_the_project_version() -> None:
