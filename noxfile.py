@@ -50,8 +50,8 @@ def soak(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmark against socketapi, python-socketio and raw servers (``-- --quick``: a few min).
 
-    The peers (socketapi, python-socketio, uvicorn, websockets), the picows load generator and
-    matplotlib are installed here only.
+    The peers (socketapi, python-socketio, uvicorn, websockets, hypercorn), the picows load
+    generator and matplotlib are installed here only.
     """
     session.install(
         "-e",
@@ -60,6 +60,7 @@ def bench(session: nox.Session) -> None:
         "python-socketio>=5.11,<6",
         "uvicorn[standard]",
         "websockets>=13",
+        "hypercorn",
         "picows",
         "matplotlib",
     )

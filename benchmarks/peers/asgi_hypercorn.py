@@ -1,14 +1,22 @@
-"""trio_socketapi through its ASGI entry point under hypercorn's trio worker (rpc and fanout)."""
+"""trio_socketapi's ASGI entry point (the ``SocketAPI`` is the ASGI app) under hypercorn's trio
+worker, against the native server on rpc and fanout. Runs once ``trio_socketapi._asgi`` exists."""
 
 from __future__ import annotations
 
-from benchmarks.spec import Peer
+from benchmarks.spec import HOST, Endpoint, Peer, python_m
+
+
+def command(at: Endpoint) -> list[str]:
+    bind = f"{HOST}:{at.port}"
+    app = "benchmarks.apps.trio_app:app"
+    return python_m("hypercorn", "-k", "trio", "--bind", bind, "--log-level", "warning", app)
+
 
 PEER = Peer(
     "asgi_hypercorn",
     "trio_socketapi ASGI on hypercorn (trio)",
-    None,
+    command,
     workloads=frozenset({"rpc", "fanout"}),
     variant_of="trio_socketapi",
-    waiting_for="the ASGI entry point (issue 13) is not on main yet",
+    modules=("trio_socketapi._asgi", "hypercorn"),
 )
