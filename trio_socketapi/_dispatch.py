@@ -23,16 +23,17 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import pydantic
 import pydantic_core
 import trio
 
-from ._broker import Broadcast
+from ._broker import Broadcast, Broker
 from ._connection import Connection
 from ._counters import Counters
 from ._frames import text_frame
+from ._handlers import ChannelHandler
 from ._hub import Hub, Subscriber, key_of
 from ._metrics import Metrics
 from ._presence import LocalPresence
@@ -50,13 +51,9 @@ from ._protocol import (
     encode_reply,
     to_json,
 )
+from ._registry import Registry
 from ._settings import Settings
 from ._signature import InvalidParameters
-
-if TYPE_CHECKING:
-    from ._broker import Broker
-    from ._handlers import ChannelHandler
-    from ._registry import Registry
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
