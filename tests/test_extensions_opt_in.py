@@ -103,7 +103,7 @@ async def test_subscribing_again_switches_the_variant_and_stays_one_subscription
         await client.receive_json()
         await client.subscribe("room", {"room_id": "a"})
         await client.receive_json()
-        assert server._server.hub.subscriber_count("room") == 1
+        assert server.subscriber_count("room") == 1
 
         await room(room_id="a", text="hi")
 

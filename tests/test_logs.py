@@ -30,8 +30,7 @@ async def test_shutdown_logs_1001_for_a_client_that_never_answers_the_close(
     settings = Settings(shutdown_timeout=3, close_timeout=1)
     with trio.fail_after(10):
         async with open_test_server(app, settings=settings) as server:
-            silent, server_end = trio.testing.memory_stream_pair()
-            server._nursery.start_soon(server._server.handle_stream, server_end)
+            silent = await server.open_stream(remote=None)  # logged as in-memory
             await silent.send_all(upgrade_request())
             assert (await silent.receive_some()).startswith(b"HTTP/1.1 101 ")
             async with server.connect() as answering:
@@ -67,8 +66,7 @@ async def test_a_reset_is_logged_as_closed_without_a_close_frame(
     caplog.set_level(logging.INFO, logger="trio_socketapi")
     with trio.fail_after(10):
         async with open_test_server(app) as server:
-            client, server_end = trio.testing.memory_stream_pair()
-            server._nursery.start_soon(server._server.handle_stream, server_end)
+            client = await server.open_stream(remote=None)  # logged as in-memory
             await client.send_all(upgrade_request())
             assert (await client.receive_some()).startswith(b"HTTP/1.1 101 ")
             await client.aclose()
@@ -85,8 +83,7 @@ async def test_a_dropped_handshake_is_counted_and_logged_at_debug(
     with trio.fail_after(30):
         async with open_test_server(app, settings=Settings(handshake_timeout=3)) as server:
             for _ in range(2):
-                client, server_end = trio.testing.memory_stream_pair()
-                server._nursery.start_soon(server._server.handle_stream, server_end)
+                client = await server.open_stream(remote=None)  # logged as in-memory
                 await client.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n")  # never finished
                 assert await client.receive_some() == b""
             async with server.connect() as served:
