@@ -239,3 +239,29 @@ def test_version_is_the_project_version() -> None:
     pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
     version = re.search(r'^version = "([^"]+)"', pyproject, flags=re.MULTILINE)
     assert version is not None and trio_socketapi.__version__ == version[1]
+
+
+TESTING_CLASS_MEMBERS = {
+    "TestClient": [
+        "aclose",
+        "action",
+        "receive_json",
+        "request",
+        "send_bytes",
+        "send_frame",
+        "send_json",
+        "send_raw",
+        "send_text",
+        "subscribe",
+        "unsubscribe",
+        "wait_closed",
+    ],
+    "TestServer": ["connect", "open_stream", "shutdown", "subscriber_count"],
+}
+"""The public methods of the test toolkit's classes (``TestClient.ws`` is an instance attribute)."""
+
+
+@pytest.mark.parametrize(("name", "members"), TESTING_CLASS_MEMBERS.items())
+def test_testing_class_members_are_pinned(name: str, members: list[str]) -> None:
+    cls = getattr(trio_socketapi.testing, name)
+    assert sorted(attr for attr in vars(cls) if not attr.startswith("_")) == members

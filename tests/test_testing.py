@@ -201,3 +201,15 @@ async def test_subscriber_count_follows_subscribes_unsubscribes_and_clients_leav
         await trio.testing.wait_all_tasks_blocked()  # the server has noticed the one that left
         assert server.subscriber_count("room") == 1
         assert server.subscriber_count("nothing") == 0
+
+
+async def test_shutdown_closes_every_client_with_1001_before_the_block_ends(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    app = echo_app()
+    async with open_test_server(app) as server:
+        async with server.connect() as a, server.connect() as b:
+            await server.shutdown()
+            assert [(await c.wait_closed()).code for c in (a, b)] == [1001, 1001]
+        await trio.testing.wait_all_tasks_blocked()
+        assert app.counters.connections_open == 0

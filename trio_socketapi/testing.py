@@ -250,6 +250,15 @@ class TestServer:
                 raise
             raise rejection from None
 
+    async def shutdown(self) -> None:
+        """Stop serving before the block ends, as a stopping server does: close every client
+        with 1001 and wait at most ``shutdown_timeout`` for their closing handshakes.
+
+        A client that connects afterwards is dropped; the app's background tasks and lifespans
+        still end only with the block.
+        """
+        await self._server.shutdown()
+
     def subscriber_count(self, channel: str) -> int:
         """Subscriptions this server holds on ``channel`` now, over all its clients and keys.
 
