@@ -147,7 +147,7 @@ async def test_a_handler_cancelled_by_shutdown_is_not_answered_as_a_failure(
         await client.send_json({"type": "action", "channel": "forever", "id": message_id})
         await started.wait()
         with trio.move_on_after(1):
-            await server._server.shutdown()
+            await server.shutdown()
         with pytest.raises(ConnectionClosed) as closed:
             await client.receive_json()  # no error frame before the close
         assert closed.value.reason is not None

@@ -35,7 +35,7 @@ async def test_shutdown_logs_1001_for_a_client_that_never_answers_the_close(
             assert (await silent.receive_some()).startswith(b"HTTP/1.1 101 ")
             async with server.connect() as answering:
                 await answering.action("ping")
-                await server._server.shutdown()
+                await server.shutdown()
                 assert (await answering.wait_closed()).code == 1001
     lines = closed_lines(caplog)
     assert sorted(lines) == [
