@@ -9,11 +9,13 @@ import os
 import signal
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import trio
 
+from ._asgi import AsgiApp, Receive, Scope, Send
 from ._broker import Broker, MemoryBroker
 from ._connection import Connection
 from ._core import AppCore, HandshakeHook
@@ -44,6 +46,9 @@ class SocketAPI(LifecycleDecorators):
     ``host`` and ``port`` are where ``run``/``serve`` listen by default and where a process that
     serves nothing forwards its broadcasts. ``broadcast_allowed_hosts`` (loopback by default, or
     ``("*",)`` for any) and the optional ``broadcast_token`` decide who may publish from outside.
+
+    It is also an ASGI 3 application for ASGI servers on trio (``hypercorn -k trio module:app``,
+    or mounted in a Starlette app served that way): see docs/asgi.md.
     """
 
     def __init__(
@@ -66,6 +71,22 @@ class SocketAPI(LifecycleDecorators):
             self._registry, broker or MemoryBroker(), _PublishPolicy(self), _Forwarder(self)
         )
         """What this app's servers and channels share (the seam, see _core.py)."""
+        self._asgi = AsgiApp(self)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve an ASGI ``websocket``, ``lifespan`` or ``http`` (404) scope, on trio only.
+
+        Under an asyncio server the lifespan startup (without one, each handshake) fails with a
+        message naming the ways to serve the app.
+        """
+        await self._asgi(scope, receive, send)
+
+    def asgi_lifespan(self, _app: object = None) -> AbstractAsyncContextManager[None]:
+        """Serve over ASGI for the duration of the block (the broker, lifespans, background
+        tasks), for a host app whose lifespan mounted apps do not get:
+        ``Starlette(routes=[Mount("/ws", app=socket_app)], lifespan=socket_app.asgi_lifespan)``.
+        Raises the error of a failed lifespan, background task or broker."""
+        return self._asgi.serving()
 
     @property
     def broker(self) -> Broker:

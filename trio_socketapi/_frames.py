@@ -62,3 +62,28 @@ def ends_with_client_close(data: bytes | bytearray) -> bool:
         if 1000 <= code < 5000:
             return True
     return False
+
+
+def text_payloads(frames: bytes) -> list[bytes]:
+    """The payloads of consecutive complete frames made by ``text_frame`` (for a transport, such
+    as ASGI, that takes messages rather than wire bytes). Raises ``ValueError`` on anything else.
+    """
+    payloads = []
+    view = memoryview(frames)
+    at = 0
+    while at < len(view):
+        if view[at] != _FIN_TEXT or at + 2 > len(view):
+            raise ValueError("not a text frame made by text_frame()")
+        length = view[at + 1]
+        at += 2
+        if length == 126:
+            (length,) = struct.unpack_from("!H", view, at)
+            at += 2
+        elif length == 127:
+            (length,) = struct.unpack_from("!Q", view, at)
+            at += 8
+        if at + length > len(view):
+            raise ValueError("truncated frame")
+        payloads.append(bytes(view[at : at + length]))
+        at += length
+    return payloads

@@ -21,9 +21,9 @@ import functools
 import logging
 import math
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import pydantic
 import trio
@@ -49,6 +49,16 @@ from ._settings import Settings
 from ._wire import ServerTransport, handshake_host, peer_address, release_handshake_state
 
 logger = logging.getLogger("trio_socketapi")
+
+
+class ServedSession(Protocol):
+    """What the server needs of a session, whatever its transport (WebSocket stream, ASGI)."""
+
+    def close(self, code: CloseCode, reason: str | None = None) -> None:
+        """Close the session with ``code`` (the first code wins)."""
+
+    def ping_if_silent(self, now: float, interval: float) -> None:
+        """Ping the client if it has been silent for ``interval``."""
 
 
 class Server:
@@ -84,7 +94,7 @@ class Server:
             self._metrics,
             self.presence,
         )
-        self._connections: dict[trio.CancelScope, Session | None] = {}
+        self._connections: dict[trio.CancelScope, ServedSession | None] = {}
         self._drained = trio.Event()
         self._shutting_down = False
         self._shutdown_deadline = math.inf  # after it no connection lingers any longer
@@ -108,7 +118,8 @@ class Server:
                 try:
                     await self._serve_stream(transport, nursery, remote)
                 finally:
-                    session = self._connections.pop(scope)
+                    popped = self._connections.pop(scope)
+                    session = popped if isinstance(popped, Session) else None
                     if not self._connections:
                         self._drained.set()
         except Exception:
@@ -121,6 +132,36 @@ class Server:
             )
             if session is not None:
                 _log_closed(session, transport)
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """Handles the messages of every session of this server."""
+        return self._dispatcher
+
+    @property
+    def shutting_down(self) -> bool:
+        """Whether ``shutdown`` has begun (new sessions are refused)."""
+        return self._shutting_down
+
+    async def run_session(
+        self, session: ServedSession, run: Callable[[], Awaitable[None]], client_id: str
+    ) -> None:
+        """Run an accepted session of another transport (ASGI) under this server's rules:
+        ``shutdown`` closes it with 1001 and, past ``shutdown_timeout``, cancels ``run``; its
+        presence entries are announced gone when it ends."""
+        with trio.CancelScope() as scope:
+            self._connections[scope] = session
+            counters = self.core.counters
+            counters.connections_open += 1
+            counters.connections_total += 1
+            try:
+                await run()
+            finally:
+                counters.connections_open -= 1
+                del self._connections[scope]
+                if not self._connections:
+                    self._drained.set()
+                await self._announce_leaves(client_id)
 
     def deliver(self, broadcast: Broadcast) -> None:
         """Deliver a broadcast from the broker to this server's subscribers."""

@@ -1,0 +1,407 @@
+"""``SocketAPI`` as an ASGI 3 application, for ASGI servers that run on trio.
+
+``hypercorn -k trio module:app`` (or a Starlette/FastAPI app mounting the ``SocketAPI`` and served
+that way) calls the app with ``websocket``, ``lifespan`` and ``http`` scopes:
+
+- ``lifespan``: startup runs what ``serve`` runs around its listeners (the broker subscription,
+  the app's lifespans and background tasks, see _lifecycle.py) and keeps it running until
+  shutdown, which closes the remaining sessions with 1001 and ends the lifespans. A Starlette app
+  does not pass its lifespan on to mounted apps: give it ``lifespan=socket_app.asgi_lifespan``.
+- ``websocket``: the same handshake rules as the native server (connection limit, allowed hosts,
+  paths and origins, the ``on_handshake`` hooks), refused with their HTTP status where the ASGI
+  server supports the ``websocket.http.response`` extension (else with its default, 403); then an
+  ``AsgiSession`` speaks the same protocol through the same dispatcher, hub and ``Outbox``.
+- ``http``: 404 (no HTTP routes here yet).
+
+The protocol code runs on trio, so under an asyncio server (uvicorn) the lifespan startup (or,
+without one, each handshake) fails with ``NOT_ON_TRIO``, which names the ways to serve the app;
+nothing of trio is touched before that check.
+
+What the ASGI path leaves to the ASGI server: TCP, TLS, keepalive pings (hypercorn's
+``websocket_ping_interval``), and message framing (frames already encoded for the native fast
+path are split back into messages for ``websocket.send``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import sniffio
+import trio
+
+from ._connection import Connection
+from ._counters import Counters
+from ._dispatch import Dispatcher
+from ._frames import text_frame, text_payloads
+from ._handshake import HandshakeRefused, check_handshake
+from ._hub import Hub
+from ._outbox import Outbox, Put
+from ._protocol import CLOSE_REASONS, CloseCode, Inbound, ProtocolError, parse_inbound
+from ._server import Server, open_server
+from ._settings import Settings
+
+if TYPE_CHECKING:
+    from ._app import SocketAPI
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+logger = logging.getLogger("trio_socketapi")
+
+NOT_ON_TRIO = (
+    "trio_socketapi runs on trio, and this ASGI server runs on {library}. Serve the app with"
+    " app.run(), with `python -m trio_socketapi module:app`, or with an ASGI server on trio:"
+    " `hypercorn -k trio module:app`."
+)
+NOT_STARTED = (
+    "the SocketAPI's ASGI lifespan has not run, so it is not serving: enable the server's"
+    " lifespan (hypercorn runs it by default), or, mounted in Starlette, pass"
+    " `lifespan=socket_app.asgi_lifespan` to the Starlette app"
+)
+
+
+class AsgiApp:
+    """The ASGI entry point of one ``SocketAPI`` (what ``SocketAPI.__call__`` runs)."""
+
+    def __init__(self, app: SocketAPI) -> None:
+        self._app = app
+        self._server: Server | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI scope."""
+        kind = scope["type"]
+        if kind == "http":
+            await _not_found(send)
+            return
+        library = _async_library()
+        if library != "trio":
+            logger.error(NOT_ON_TRIO.format(library=library))
+            if kind == "lifespan":
+                await receive()  # lifespan.startup
+                await send(
+                    {
+                        "type": "lifespan.startup.failed",
+                        "message": NOT_ON_TRIO.format(library=library),
+                    }
+                )
+            elif kind == "websocket":
+                await send({"type": "websocket.close", "code": CloseCode.INTERNAL_ERROR})
+            return
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        else:
+            raise ValueError(f"unknown ASGI scope type {kind!r}")
+
+    @asynccontextmanager
+    async def serving(self) -> AsyncIterator[None]:
+        """Run the app (broker, lifespans, background tasks) for the duration of the block;
+        sessions opened meanwhile are closed with 1001 at its end. Raises what ``serve`` would:
+        the error of a failed lifespan, background task or broker."""
+        if self._server is not None:
+            raise RuntimeError("this SocketAPI is already serving over ASGI")
+        server = Server(self._app._core, self._app.settings)
+        async with open_server(server):
+            self._server = server
+            try:
+                yield
+            finally:
+                self._server = None
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        assert message["type"] == "lifespan.startup", message
+        started = False
+        try:
+            async with self.serving():
+                started = True
+                await send({"type": "lifespan.startup.complete"})
+                message = await receive()
+                assert message["type"] == "lifespan.shutdown", message
+        except Exception as exc:
+            logger.exception("ASGI lifespan failed")
+            failed = "lifespan.shutdown.failed" if started else "lifespan.startup.failed"
+            await send({"type": failed, "message": f"{type(exc).__name__}: {exc}"})
+            return
+        await send({"type": "lifespan.shutdown.complete"})
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return  # the client left before the handshake
+        server = self._server
+        if server is None:
+            logger.error(NOT_STARTED)
+            await _refuse(scope, send, 503, "Service Unavailable")
+            return
+        connection = _connection_of(scope)
+        settings = server.settings
+        try:
+            with trio.fail_after(settings.handshake_timeout):
+                if server.shutting_down:
+                    raise HandshakeRefused(503, "Shutting down")
+                if server.core.counters.connections_open >= settings.max_connections:
+                    raise HandshakeRefused(503, "Too many connections")
+                check_handshake(
+                    connection.path,
+                    connection.headers,
+                    scope.get("scheme") == "wss",
+                    server.allowed_hosts,
+                    settings.allowed_paths,
+                    settings.allowed_origins,
+                )
+                for hook in server.core.handshake_hooks:
+                    await hook(connection)
+        except HandshakeRefused as refused:
+            server.core.counters.handshakes_refused += 1
+            logger.warning(
+                "handshake refused: %s %s origin=%s -> %d %s",
+                _peer_text(connection.remote),
+                connection.path,
+                connection.headers.get("origin"),
+                refused.status_code,
+                refused.reason,
+            )
+            await _refuse(scope, send, refused.status_code, refused.reason)
+            return
+        except Exception:
+            server.core.counters.handshakes_refused += 1
+            logger.exception("handshake hook failed for %s", _peer_text(connection.remote))
+            await _refuse(scope, send, 500, "Internal Server Error")
+            return
+        await send({"type": "websocket.accept"})
+        session = AsgiSession(
+            receive,
+            send,
+            connection,
+            server.dispatcher,
+            server.hub,
+            settings,
+            server.core.counters,
+        )
+        logger.info("connection open: %s %s", _peer_text(connection.remote), connection.path)
+        await server.run_session(session, session.run, connection.id)
+        logger.info(
+            "connection closed: %s code=%s", _peer_text(connection.remote), session.close_code
+        )
+
+
+class AsgiSession:
+    """One accepted ASGI WebSocket: the reader, the ``Outbox`` on ASGI ``send``, the close.
+
+    The same rules as the native ``Session``: messages without an ``id`` one after another,
+    those with one concurrently up to ``max_in_flight``; a broadcast never waits (a full outbox
+    closes with 1013 or drops the oldest data frame, as configured); replies wait for room.
+    Keepalive pings are the ASGI server's, so ``ping_if_silent`` does nothing.
+    """
+
+    def __init__(
+        self,
+        receive: Receive,
+        send: Send,
+        connection: Connection,
+        dispatcher: Dispatcher,
+        hub: Hub,
+        settings: Settings,
+        counters: Counters,
+    ) -> None:
+        self.connection = connection
+        self.close_code: CloseCode | None = None
+        self.close_reason: str | None = None
+        self._receive = receive
+        self._send = send
+        self._dispatcher = dispatcher
+        self._hub = hub
+        self._settings = settings
+        self._counters = counters
+        self._nursery: trio.Nursery | None = None
+        self._client_gone = False  # disconnected, or a send failed: nothing more can be sent
+        self._outbox = Outbox(
+            None,
+            self._send_frames,
+            size=settings.outbox_size,
+            drop_oldest=settings.slow_consumer_policy == "drop_oldest",
+            close_timeout=settings.close_timeout,
+        )
+
+    def deliver(self, frame: bytes) -> None:
+        """Queue a broadcast frame without waiting; a full outbox closes the session."""
+        put = self._outbox.put_data(frame)
+        if put is Put.SENT:
+            self._counters.messages_out += 1
+        elif put is Put.SENT_DROPPING_OLDEST:
+            self._counters.frames_dropped += 1
+            self._counters.messages_out += 1
+        elif put is Put.FULL:
+            self._counters.slow_consumer_closes += 1
+            logger.warning("slow consumer %s closed (1013)", self.connection.remote)
+            self.close(CloseCode.TRY_AGAIN_LATER)
+
+    async def send(self, frame: bytes) -> None:
+        """Queue a reply frame, waiting for room; dropped if the session is closing."""
+        if await self._outbox.put_reply(frame):
+            self._counters.messages_out += 1
+
+    def close(self, code: CloseCode, reason: str | None = None) -> None:
+        """Stop the session and close the connection with ``code`` (the first code wins)."""
+        if self.close_code is None:
+            self.close_code = code
+            self.close_reason = reason or CLOSE_REASONS[code]
+            self._hub.remove(self)
+        self._outbox.close()
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+    def ping_if_silent(self, now: float, interval: float) -> None:
+        """Nothing: the ASGI server keeps the connection alive."""
+
+    async def run(self) -> None:
+        """Serve until the client leaves or ``close`` is called; then send the close."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                self._outbox.bind(nursery)
+                if self.close_code is not None:
+                    nursery.cancel_scope.cancel()
+                try:
+                    await self._read_loop(nursery)
+                finally:
+                    self._outbox.close()
+                    nursery.cancel_scope.cancel()
+        except trio.Cancelled:
+            # The ASGI server is stopping this connection (its own shutdown): say so.
+            self.close(CloseCode.GOING_AWAY)
+            with trio.CancelScope(shield=True):
+                await self._send_close()
+            raise
+        finally:
+            self._nursery = None
+            self._hub.remove(self)
+        await self._send_close()
+
+    async def _send_close(self) -> None:
+        if self.close_code is None or self._client_gone:
+            return
+        self._client_gone = True  # one close only
+        with trio.move_on_after(self._settings.close_timeout):
+            try:
+                await self._send(
+                    {
+                        "type": "websocket.close",
+                        "code": self.close_code,
+                        "reason": self.close_reason,
+                    }
+                )
+            except Exception:  # the client is gone already
+                logger.debug("close frame not sent to %s", self.connection.remote, exc_info=True)
+
+    async def _send_frames(self, frames: bytes) -> None:
+        """The outbox's waiting write: each encoded frame becomes one ``websocket.send``."""
+        try:
+            for payload in text_payloads(frames):
+                await self._send({"type": "websocket.send", "text": payload.decode()})
+        except Exception as exc:  # the ASGI server refuses sends once the client is gone
+            self._client_gone = True
+            if self._nursery is not None:
+                self._nursery.cancel_scope.cancel()
+            raise trio.BrokenResourceError("connection closed") from exc
+
+    async def _read_loop(self, nursery: trio.Nursery) -> None:
+        in_flight: trio.Semaphore | None = None  # made on the first message with an id
+        limit = self._settings.max_message_size
+        while True:
+            message = await self._receive()
+            if message["type"] == "websocket.disconnect":
+                self._client_gone = True
+                return
+            raw: str | bytes | None = message.get("text")
+            if raw is None:
+                raw = message.get("bytes") or b""
+            self._counters.messages_in += 1
+            size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+            if size > limit:
+                self.close(CloseCode.MESSAGE_TOO_BIG)
+                return
+            try:
+                inbound = parse_inbound(raw)
+            except ProtocolError as error:
+                await self.send(text_frame(error.encode()))
+                continue
+            if inbound.id is None:
+                await self._dispatcher.handle(self, inbound)
+            else:
+                if in_flight is None:
+                    in_flight = trio.Semaphore(self._settings.max_in_flight)
+                await in_flight.acquire()
+                nursery.start_soon(self._handle_concurrently, inbound, in_flight)
+
+    async def _handle_concurrently(self, inbound: Inbound, in_flight: trio.Semaphore) -> None:
+        try:
+            await self._dispatcher.handle(self, inbound)
+        finally:
+            in_flight.release()
+
+
+def _async_library() -> str:
+    try:
+        return sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return "an unknown event loop"
+
+
+def _connection_of(scope: Scope) -> Connection:
+    """The ``Connection`` of an ASGI ``websocket`` scope (its path relative to a mount)."""
+    path: str = scope.get("path") or "/"
+    root: str = scope.get("root_path") or ""
+    if root and path.startswith(root):
+        path = path[len(root) :] or "/"
+    query = scope.get("query_string") or b""
+    target = f"{path}?{query.decode('latin-1')}" if query else path
+    headers = [(bytes(name).lower(), bytes(value)) for name, value in scope.get("headers", ())]
+    client = scope.get("client")
+    remote = (str(client[0]), int(client[1])) if client else None
+    return Connection.from_handshake(target, headers, remote)
+
+
+async def _refuse(scope: Scope, send: Send, status: int, reason: str) -> None:
+    """Refuse a handshake with ``status`` where the server lets us, else with a plain close."""
+    if "websocket.http.response" in scope.get("extensions", {}):
+        body = reason.encode()
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": CloseCode.POLICY_VIOLATION})
+
+
+async def _not_found(send: Send) -> None:
+    body = b"Not Found"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 404,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _peer_text(peer: tuple[str, int] | None) -> str:
+    return f"{peer[0]}:{peer[1]}" if peer else "in-memory"
