@@ -146,7 +146,7 @@ async def test_subscribe_and_scoped_broadcasts_reach_only_their_room() -> None:
             }
             assert await receive(a) == {"type": "data", "channel": "room", "data": "hi"}
             assert await request(b, PING) == PONG  # room b got nothing
-            room = app.registry.channels["room"]
+            room = app._registry.channels["room"]
             await room(text="everyone")  # a broadcast from the app's own process
             for ws in (a, b):
                 assert await receive(ws) == {"type": "data", "channel": "room", "data": "everyone"}
@@ -215,7 +215,7 @@ async def test_a_slow_consumer_is_closed_1013_and_the_others_keep_receiving() ->
                 await ws.send_message(json.dumps({"type": "subscribe", "channel": "room"}))
                 assert (await receive(ws))["type"] == "subscribed"
                 await receive(ws)  # welcome
-            room = app.registry.channels["room"]
+            room = app._registry.channels["room"]
             sent = 0
             # The slow client reads nothing; its socket buffers fill, then its outbox.
             while app.counters.slow_consumer_closes == 0 and sent < 400:
@@ -242,7 +242,7 @@ async def test_lifespans_and_background_tasks_run_in_the_asgi_lifespan() -> None
 
     @app.background
     async def ticker() -> None:
-        room = app.registry.channels["room"]
+        room = app._registry.channels["room"]
         while True:
             await room(text="tick")
             ticked.set()

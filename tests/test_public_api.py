@@ -137,6 +137,7 @@ def test_public_modules_have_docstrings() -> None:
 CLASS_MEMBERS = {
     "SocketAPI": [
         "action",
+        "asgi_lifespan",
         "background",
         "broker",
         "channel",
