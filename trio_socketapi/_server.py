@@ -364,7 +364,9 @@ class Server:
         ws = await request.accept()
         transport.ws = ws
         release_handshake_state(ws)
-        return Session(ws, connection, self._dispatcher, self.hub, settings, self.core.counters)
+        session = Session(ws, connection, self._dispatcher, self.hub, settings, self.core.counters)
+        transport.on_client_gone = session.notice_client_gone
+        return session
 
 
 async def serve(

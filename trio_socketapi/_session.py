@@ -13,7 +13,9 @@ boundary (otherwise the connection is dropped without one).
 
 Ordering: messages without an ``id`` are handled inline by the reader, one after another;
 messages with one run as tasks in the nursery, at most ``max_in_flight`` at a time, and the reader
-stops reading while that many are running (backpressure). The outbox writes frames in the order
+stops reading while that many are running (backpressure). A reader busy like that cannot see
+its client leave, so the transport tells the session (``notice_client_gone``), which then stops
+at once, cancelling the handler that holds the reader. The outbox writes frames in the order
 they were put, so the client sees them in the order they were sent.
 """
 
@@ -76,6 +78,7 @@ class Session:
         )
         self._last_heard = trio.current_time()
         self._pinging = False
+        self._reader_busy = False  # handling a message, or waiting to start one (in flight)
         # A text message of up to this many characters cannot exceed the byte limit.
         self._text_chars_unchecked = settings.max_message_size // 4
 
@@ -110,6 +113,16 @@ class Session:
             self._hub.remove(self)
         self._outbox.close()
         self._cancel()
+
+    def notice_client_gone(self) -> None:
+        """The client closed, sent EOF or reset (or the connection is closing): if the reader is
+        busy, with an inline handler or waiting for ``max_in_flight``, stop the session now.
+
+        A reader waiting for the next message finds out by itself, after the messages that
+        arrived before the close, so those are still handled.
+        """
+        if self._reader_busy:
+            self._cancel()
 
     def ping_if_silent(self, now: float, interval: float) -> None:
         """Start a keepalive ping if the client has been silent for ``interval`` (called by the
@@ -158,6 +171,7 @@ class Session:
         in_flight: trio.Semaphore | None = None  # made on the first message with an id
         idle_timeout = self._settings.idle_timeout
         while True:
+            self._reader_busy = False
             if idle_timeout is None:
                 try:
                     raw = await self.ws.get_message()
@@ -172,6 +186,7 @@ class Session:
                 if idle.cancelled_caught:
                     self.close(CloseCode.NORMAL, IDLE_TIMEOUT_REASON)
                     return
+            self._reader_busy = True
             self._last_heard = trio.current_time()
             self._counters.messages_in += 1
             if (

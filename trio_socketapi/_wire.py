@@ -76,6 +76,7 @@ class ServerTransport(trio.abc.Stream):
         "_received",
         "close_received",
         "close_sent",
+        "on_client_gone",
         "transport",
         "ws",
     )
@@ -88,6 +89,10 @@ class ServerTransport(trio.abc.Stream):
         """Status code and reason of the close frame the server sent, once it has."""
         self.close_received: int | None = None
         """The status code of the client's close frame, once one has arrived."""
+        self.on_client_gone: Callable[[], object] | None = None
+        """Called when the connection is over for the client's side: its close frame was
+        answered (trio-websocket then calls ``aclose``), its EOF or reset was read, or a close
+        frame went out; the session's reader may be too busy to notice by itself."""
         self._head: bytearray | None = bytearray()  # the request head so far; None once read
         self._held = b""  # what came after the head, until the handshake is answered
         self._answered: trio.Event | None = None  # made only when something is held
@@ -112,6 +117,7 @@ class ServerTransport(trio.abc.Stream):
         if closing:
             self.close_sent = close_frame_status(data)
             self._close_sent_at = trio.current_time()
+            self._client_gone()
 
     async def wait_send_all_might_not_block(self) -> None:
         """Wait on the transport."""
@@ -134,9 +140,11 @@ class ServerTransport(trio.abc.Stream):
                 data = await self.transport.receive_some(max_bytes)
             except trio.BrokenResourceError:
                 self._ended = True
+                self._client_gone()
                 raise
         if not data:
             self._ended = True
+            self._client_gone()
         elif self._head is not None:
             return self._hold_after_head(data)
         return data
@@ -169,8 +177,13 @@ class ServerTransport(trio.abc.Stream):
         self._framing_lost = True
 
     async def aclose(self) -> None:
-        """Nothing: trio-websocket calls this, but ``finish`` ends the connection."""
+        """Only tell the session: trio-websocket calls this, but ``finish`` ends the connection."""
+        self._client_gone()
         await trio.lowlevel.checkpoint()
+
+    def _client_gone(self) -> None:
+        if self.on_client_gone is not None:
+            self.on_client_gone()
 
     async def finish(
         self, *, frame_aligned: bool, close_timeout: float, not_after: float = math.inf
