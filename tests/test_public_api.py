@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import trio_socketapi
+import trio_socketapi.client
 import trio_socketapi.testing
 
 PACKAGE_ALL = [
@@ -35,6 +36,7 @@ PACKAGE_ALL = [
     "Settings",
     "SocketAPI",
     "__version__",
+    "connect",
 ]
 
 TESTING_ALL = [
@@ -46,9 +48,22 @@ TESTING_ALL = [
     "upgrade_request",
 ]
 
+CLIENT_ALL = [
+    "ActionError",
+    "Client",
+    "ClientClosed",
+    "ConnectionLost",
+    "Feed",
+    "FeedOverflow",
+    "HandshakeRejected",
+    "Reconnect",
+    "connect",
+]
+
 PUBLIC_MODULES = [
     pytest.param(trio_socketapi, PACKAGE_ALL, id="trio_socketapi"),
     pytest.param(trio_socketapi.testing, TESTING_ALL, id="trio_socketapi.testing"),
+    pytest.param(trio_socketapi.client, CLIENT_ALL, id="trio_socketapi.client"),
 ]
 
 
@@ -87,7 +102,7 @@ def _own_doc(obj: Any) -> str | None:
 
 def _public_items() -> list[tuple[str, Any]]:
     items: list[tuple[str, Any]] = []
-    for module in (trio_socketapi, trio_socketapi.testing):
+    for module in (trio_socketapi, trio_socketapi.testing, trio_socketapi.client):
         for name in module.__all__:
             if name == "__version__":
                 continue
@@ -130,7 +145,7 @@ def test_every_public_method_and_property_has_a_docstring(qualified: str, member
 
 
 def test_public_modules_have_docstrings() -> None:
-    for module in (trio_socketapi, trio_socketapi.testing):
+    for module in (trio_socketapi, trio_socketapi.testing, trio_socketapi.client):
         assert module.__doc__ and module.__doc__.strip()
 
 

@@ -15,6 +15,7 @@ from ._markers import Depends, RequiredOnSubscribe
 from ._protocol import CloseCode
 from ._router import Router
 from ._settings import Settings
+from .client import connect
 
 __version__ = "0.1.0"
 """The version of this package (as in pyproject.toml)."""
@@ -38,4 +39,5 @@ __all__ = [
     "Settings",
     "SocketAPI",
     "__version__",
+    "connect",
 ]

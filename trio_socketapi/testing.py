@@ -2,7 +2,8 @@
 
 ``open_test_server(app)`` runs the app's server code (handshake, sessions, dispatch, fan-out);
 ``server.connect()`` opens a trio-websocket client to it over ``trio.testing.memory_stream_pair``.
-Nothing touches the network, so tests run under pytest-trio's ``autojump_clock``::
+Nothing touches the network, so tests run under pytest-trio's ``autojump_clock``. The Python
+client runs over it too: ``connect(url, connector=server.open_stream)``::
 
     async def test_add(autojump_clock):
         async with open_test_client(app) as client:
@@ -213,6 +214,20 @@ class TestServer:
     def __init__(self, server: Server, nursery: trio.Nursery) -> None:
         self._server = server
         self._nursery = nursery
+
+    async def open_stream(
+        self, *, remote: tuple[str, int] | None = DEFAULT_REMOTE
+    ) -> trio.abc.Stream:
+        """A new in-memory byte stream the server serves, as if a client had connected over TCP.
+
+        Pass it as a client's connector, so app and client code run together without sockets:
+        ``trio_socketapi.connect("ws://test/", connector=server.open_stream)``.
+        """
+        client_stream, server_stream = trio.testing.memory_stream_pair()
+        self._nursery.start_soon(
+            functools.partial(self._server.handle_stream, server_stream, remote=remote)
+        )
+        return client_stream
 
     @asynccontextmanager
     async def connect(
