@@ -17,9 +17,9 @@ from bounded import bounded
 pytest.importorskip("socketapi", reason="socketapi is installed by `nox -s compat` only")
 pytest.importorskip("uvicorn", reason="uvicorn is installed by `nox -s compat` only")
 
-from test_socketapi_compat import free_port, start, stop  # noqa: E402 (after the skips)
+from test_socketapi_compat import free_port, start, stop
 
-from trio_socketapi.client import ActionError, Reconnect, connect  # noqa: E402
+from trio_socketapi.client import ActionError, Reconnect, connect
 
 UVICORN = [sys.executable, "-m", "uvicorn", "tests.compat.socketapi_app:app", "--log-level"]
 
