@@ -215,20 +215,6 @@ class TestServer:
         self._server = server
         self._nursery = nursery
 
-    async def open_stream(
-        self, *, remote: tuple[str, int] | None = DEFAULT_REMOTE
-    ) -> trio.abc.Stream:
-        """A new in-memory byte stream the server serves, as if a client had connected over TCP.
-
-        Pass it as a client's connector, so app and client code run together without sockets:
-        ``trio_socketapi.connect("ws://test/", connector=server.open_stream)``.
-        """
-        client_stream, server_stream = trio.testing.memory_stream_pair()
-        self._nursery.start_soon(
-            functools.partial(self._server.handle_stream, server_stream, remote=remote)
-        )
-        return client_stream
-
     @asynccontextmanager
     async def connect(
         self,
@@ -290,6 +276,7 @@ class TestServer:
         Whatever is written to it reaches the server as bytes from a client at ``remote``
         (start with ``upgrade_request()``, or not); what the server answers is read from it.
         Closing it is a client that goes away; the server closes it when the test server stops.
+        It is also a Python client's connector: ``connect(url, connector=server.open_stream)``.
         """
         client_stream, server_stream = trio.testing.memory_stream_pair()
         self._nursery.start_soon(
