@@ -54,14 +54,14 @@ async def signed_in(token: str = "ada-token") -> AsyncIterator[Client]:
 @bounded(10)
 async def test_users_and_presence(autojump_clock: Any) -> None:
     async with signed_in() as client, client.subscribe(users.user_status) as presence:
-        everyone = await presence.receive()
-        assert isinstance(everyone, users.Presence)
-        assert [s.status for s in everyone.statuses] == ["online", "away", "offline"]
         grace = await client.action(users.get_user, user_id=2)
         assert grace == users.User(id=2, name="Grace", status="away")
-        me = await client.action("update_status", status="away")
+        me = await client.action("update_my_status", status="away")  # Ada, by her token
         assert me == {"id": 1, "name": "Ada", "status": "away"}
         assert await presence.receive() == users.UserStatus(user_id=1, status="away")
+        linus = await client.action(users.update_status, user_id=3, status="online")
+        assert linus.status == "online"
+        assert await presence.receive() == users.UserStatus(user_id=3, status="online")
         with pytest.raises(ActionError, match="User 9 not found"):
             await client.action(users.get_user, user_id=9)
 
@@ -76,12 +76,12 @@ async def test_chat_rooms_history_and_notifications(autojump_clock: Any) -> None
     ):
         assert (await room_a.receive()) == {"room": "a", "text": "Welcome to room a!"}
         assert (await room_b.receive())["text"] == "Welcome to room b!"
-        message = chat.Message(room="a", author="ada", text="hello a")
+        message = chat.Message(room="a", user="ada", text="hello a")
         sent = await client.action(chat.send_message, message=message)
         assert sent.text == "hello a"
         # chat_room returns ``Message | dict[str, str]``: pydantic's smart union decides which.
         assert chat.Message.model_validate(await room_a.receive()) == sent
-        await client.action("send_message", message={"room": "b", "author": "ada", "text": "b!"})
+        await client.action("send_message", message={"room": "b", "user": "ada", "text": "b!"})
         assert (await room_b.receive())["text"] == "b!"
         history = await client.action(chat.get_history, room_id="a")
         assert [m.text for m in history] == ["hello a"]
@@ -105,14 +105,14 @@ async def test_orders_feed_analytics_and_the_clock_ticks(autojump_clock: Any) ->
         assert event["data"]["order_id"] == str(order.id)
         assert datetime.fromisoformat(await clock.receive()) >= first  # a tick, a second later
         with pytest.raises(ActionError, match="Product 7 not found"):
-            await client.action("create_order", product_id=7)
+            await client.action("create_order", product_id=7, quantity=1)
 
 
 @bounded(10)
 async def test_signing_in_is_needed_to_update_a_status(autojump_clock: Any) -> None:
     async with signed_in(token="nobody") as client:
         with pytest.raises(ActionError, match="Sign in first"):
-            await client.action("update_status", status="online")
+            await client.action("update_my_status", status="online")
 
 
 @bounded(30)
@@ -142,7 +142,7 @@ async def test_over_loopback_it_reconnects_and_resubscribes_after_a_server_resta
             await nursery.start(run, port)
             await reconnected.wait()
             assert (await room.receive())["text"] == "Welcome to room r!"  # resubscribed
-            message = {"room": "r", "author": "grace", "text": "back"}
+            message = {"room": "r", "user": "grace", "text": "back"}
             await client.action("send_message", message=message)
             assert (await room.receive())["text"] == "back"
             assert client.reconnects == 1
