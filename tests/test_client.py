@@ -17,7 +17,6 @@ from typing import Annotated, Any
 import pydantic
 import pytest
 import trio
-from bounded import bounded
 
 from trio_socketapi import HandshakeRefused, RequiredOnSubscribe, SocketAPI
 from trio_socketapi.client import (
@@ -129,7 +128,7 @@ async def client_of(app: SocketAPI, **options: Any) -> AsyncIterator[Client]:
 # -- actions ------------------------------------------------------------------------------
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_action_by_name_returns_the_json_result(autojump_clock: Any) -> None:
     async with client_of(APP) as client:
         assert await client.action("add", a=1, b=2) == 3
@@ -137,7 +136,7 @@ async def test_action_by_name_returns_the_json_result(autojump_clock: Any) -> No
         assert await client.action("nothing") is None
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_action_by_handler_checks_arguments_and_types_the_result(autojump_clock: Any) -> None:
     async with client_of(APP) as client:
         assert await client.action(add, 1, b=2) == 3
@@ -147,7 +146,7 @@ async def test_action_by_handler_checks_arguments_and_types_the_result(autojump_
             await client.action(add, 1, 2, 3)  # type: ignore[call-arg]
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_many_actions_in_flight_get_their_own_replies(autojump_clock: Any) -> None:
     results: dict[str, str] = {}
     async with client_of(APP) as client:
@@ -164,7 +163,7 @@ async def test_many_actions_in_flight_get_their_own_replies(autojump_clock: Any)
     assert elapsed < 3.5  # concurrent, not one after another (6 s)
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_an_error_frame_raises_action_error_with_message_and_errors(
     autojump_clock: Any,
 ) -> None:
@@ -183,7 +182,7 @@ async def test_an_error_frame_raises_action_error_with_message_and_errors(
         assert await client.action("add", a=1) == 1  # the connection is fine
 
 
-@bounded(30)
+@pytest.mark.bound(30)
 async def test_a_slow_reply_raises_too_slow_and_is_ignored_when_it_comes(
     autojump_clock: Any,
 ) -> None:
@@ -195,7 +194,7 @@ async def test_a_slow_reply_raises_too_slow_and_is_ignored_when_it_comes(
         assert await client.action("add", a=2) == 2
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_a_closed_client_raises_client_closed(autojump_clock: Any) -> None:
     async with client_of(APP) as client:
         await client.aclose()
@@ -205,7 +204,7 @@ async def test_a_closed_client_raises_client_closed(autojump_clock: Any) -> None
         await client.aclose()  # twice is fine
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_a_name_with_positional_arguments_is_a_type_error(autojump_clock: Any) -> None:
     async with client_of(APP) as client:
         with pytest.raises(TypeError, match="by keyword"):
@@ -224,7 +223,7 @@ def test_a_bad_url_or_feed_setting_is_refused_up_front() -> None:
 # -- subscriptions ------------------------------------------------------------------------
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_each_room_feed_gets_only_its_room(autojump_clock: Any) -> None:
     async with (
         client_of(APP) as client,
@@ -240,7 +239,7 @@ async def test_each_room_feed_gets_only_its_room(autojump_clock: Any) -> None:
         assert await b.receive() == "b: hi b"
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_leaving_the_block_unsubscribes(autojump_clock: Any) -> None:
     app = make_app()
     async with client_of(app) as client:
@@ -254,7 +253,7 @@ async def test_leaving_the_block_unsubscribes(autojump_clock: Any) -> None:
             pytest.fail("no message expected")
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_feeds_of_the_same_subscription_share_it(autojump_clock: Any) -> None:
     app = make_app()
     async with client_of(app) as client:
@@ -269,7 +268,7 @@ async def test_feeds_of_the_same_subscription_share_it(autojump_clock: Any) -> N
         assert app.counters.subscriptions == 0
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_a_refused_subscribe_raises_and_holds_nothing(autojump_clock: Any) -> None:
     app = make_app()
     async with client_of(app) as client:
@@ -285,7 +284,7 @@ async def test_a_refused_subscribe_raises_and_holds_nothing(autojump_clock: Any)
             assert await feed.receive() == "ok: welcome"
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_a_feed_that_falls_behind_raises_feed_overflow_after_its_buffer(
     autojump_clock: Any,
 ) -> None:
@@ -297,7 +296,7 @@ async def test_a_feed_that_falls_behind_raises_feed_overflow_after_its_buffer(
             await feed.receive()
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_drop_oldest_keeps_the_latest_messages(autojump_clock: Any) -> None:
     async with (
         client_of(APP, feed_size=2, overflow="drop_oldest") as client,
@@ -313,7 +312,7 @@ async def test_drop_oldest_keeps_the_latest_messages(autojump_clock: Any) -> Non
 # -- reconnecting -------------------------------------------------------------------------
 
 
-@bounded(60)
+@pytest.mark.bound(60)
 async def test_after_a_restart_it_reconnects_resubscribes_and_says_so(
     autojump_clock: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -362,7 +361,7 @@ async def test_after_a_restart_it_reconnects_resubscribes_and_says_so(
     assert any("reconnected" in m and "resubscribed 1" in m for m in messages)
 
 
-@bounded(60)
+@pytest.mark.bound(60)
 async def test_an_action_in_flight_at_the_drop_fails_instead_of_hanging(
     autojump_clock: Any,
 ) -> None:
@@ -392,7 +391,7 @@ async def test_an_action_in_flight_at_the_drop_fails_instead_of_hanging(
         nursery.cancel_scope.cancel()
 
 
-@bounded(60)
+@pytest.mark.bound(60)
 async def test_it_gives_up_after_max_attempts_and_feeds_raise(autojump_clock: Any) -> None:
     server = Restartable(make_app())
     async with trio.open_nursery() as nursery:
@@ -416,7 +415,7 @@ async def test_it_gives_up_after_max_attempts_and_feeds_raise(autojump_clock: An
         assert server.connections == 1 + 3
 
 
-@bounded(30)
+@pytest.mark.bound(30)
 async def test_a_refused_reconnect_is_not_retried(autojump_clock: Any) -> None:
     app = make_app()
     refusing = False
@@ -451,7 +450,7 @@ async def test_a_refused_reconnect_is_not_retried(autojump_clock: Any) -> None:
         nursery.cancel_scope.cancel()
 
 
-@bounded(30)
+@pytest.mark.bound(30)
 async def test_without_reconnect_a_drop_closes_the_client(autojump_clock: Any) -> None:
     server = Restartable(make_app())
     async with trio.open_nursery() as nursery:
@@ -472,7 +471,7 @@ async def test_without_reconnect_a_drop_closes_the_client(autojump_clock: Any) -
     assert server.connections == 1
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_the_user_closing_never_reconnects(autojump_clock: Any) -> None:
     server = Restartable(make_app())
     async with server.running():
@@ -487,7 +486,7 @@ async def test_the_user_closing_never_reconnects(autojump_clock: Any) -> None:
     assert server.connections == 1
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_the_first_connection_failing_raises_from_connect(autojump_clock: Any) -> None:
     server = Restartable(make_app())
     with pytest.raises(ConnectionRefusedError):
@@ -504,7 +503,7 @@ async def test_the_first_connection_failing_raises_from_connect(autojump_clock: 
             pytest.fail("not entered")
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_an_error_in_the_block_is_raised_as_it_is(autojump_clock: Any) -> None:
     with pytest.raises(KeyError):
         async with client_of(APP):
@@ -534,7 +533,7 @@ def test_backoff_settings_are_checked() -> None:
 # -- socketapi 0.2.0 mode, against our own server (tests/test_client_compat.py: socketapi) --
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_compat_mode_matches_replies_by_order(autojump_clock: Any) -> None:
     async with client_of(APP, compat=True) as client:
         results: list[str] = []
@@ -556,7 +555,7 @@ async def test_compat_mode_matches_replies_by_order(autojump_clock: Any) -> None
                     pass
 
 
-@bounded(30)
+@pytest.mark.bound(30)
 async def test_compat_mode_survives_a_timed_out_reply(autojump_clock: Any) -> None:
     async with client_of(APP, compat=True, timeout=2.0) as client:
         with pytest.raises(trio.TooSlowError):

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 import trio
-from bounded import bounded
 
 pytest.importorskip("socketapi", reason="socketapi is installed by `nox -s compat` only")
 pytest.importorskip("uvicorn", reason="uvicorn is installed by `nox -s compat` only")
 
-from test_socketapi_compat import free_port, start, stop
+from helpers import free_port
+from test_socketapi_compat import start, stop
 
 from trio_socketapi.client import ActionError, Reconnect, connect
 
@@ -45,7 +45,7 @@ def server() -> Iterator[SocketapiServer]:
         stop(server.process)
 
 
-@bounded(20)
+@pytest.mark.bound(20)
 async def test_actions_errors_and_channels_against_socketapi(server: SocketapiServer) -> None:
     async with connect(f"ws://127.0.0.1:{server.port}/", compat=True) as client:
         assert await client.action("add", a=1, b=2) == 3
@@ -66,7 +66,7 @@ async def test_actions_errors_and_channels_against_socketapi(server: SocketapiSe
         assert await client.action("say", text="after") == "after"  # unsubscribed: no data
 
 
-@bounded(40)
+@pytest.mark.bound(40)
 async def test_it_reconnects_to_a_restarted_socketapi_server(server: SocketapiServer) -> None:
     reconnected = trio.Event()
     policy = Reconnect(initial_delay=0.1, max_delay=0.5, max_attempts=60)

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import trio
-from bounded import bounded
 
 import trio_socketapi
 from trio_socketapi.client import ActionError, Client, Reconnect
@@ -51,7 +50,7 @@ async def signed_in(token: str = "ada-token") -> AsyncIterator[Client]:
         yield client
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_users_and_presence(autojump_clock: Any) -> None:
     async with signed_in() as client, client.subscribe(users.user_status) as presence:
         grace = await client.action(users.get_user, user_id=2)
@@ -66,7 +65,7 @@ async def test_users_and_presence(autojump_clock: Any) -> None:
             await client.action(users.get_user, user_id=9)
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_chat_rooms_history_and_notifications(autojump_clock: Any) -> None:
     async with (
         signed_in() as client,
@@ -90,7 +89,7 @@ async def test_chat_rooms_history_and_notifications(autojump_clock: Any) -> None
         assert (note["user_id"], note["message"], note["notification_type"]) == (1, "hi", "info")
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_orders_feed_analytics_and_the_clock_ticks(autojump_clock: Any) -> None:
     async with (
         signed_in() as client,
@@ -108,14 +107,14 @@ async def test_orders_feed_analytics_and_the_clock_ticks(autojump_clock: Any) ->
             await client.action("create_order", product_id=7, quantity=1)
 
 
-@bounded(10)
+@pytest.mark.bound(10)
 async def test_signing_in_is_needed_to_update_a_status(autojump_clock: Any) -> None:
     async with signed_in(token="nobody") as client:
         with pytest.raises(ActionError, match="Sign in first"):
             await client.action("update_my_status", status="online")
 
 
-@bounded(30)
+@pytest.mark.bound(30)
 async def test_over_loopback_it_reconnects_and_resubscribes_after_a_server_restart() -> None:
     app = main.app
     reconnected = trio.Event()
