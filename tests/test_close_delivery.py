@@ -262,3 +262,44 @@ async def test_a_refused_handshake_with_data_after_it_gets_the_whole_refusal() -
     ]
     assert not cut, f"{len(cut)} of {TRIES} lost the refusal: {bytes(cut[0].data[:200])!r}"
     assert not any(r.reset for r in results)
+
+
+async def test_shutdown_while_clients_send_gets_each_the_1001_close_and_the_whole_reply() -> None:
+    # A close the server starts (1001 here; 1008 and 1013 take the same path) while each of
+    # TRIES slow-reading clients has a 20 KB reply on the wire and then sends 128 KB more.
+    app = make_app()
+    results: list[Received] = []
+    ready = 0
+    go = trio.Event()
+
+    async def client(port: int, answer: bool) -> None:
+        nonlocal ready
+        stream = await slow_reader(port)
+        received = Received()
+        async with stream:
+            await stream.send_all(
+                upgrade_request(host=f"127.0.0.1:{port}") + unmasked_frame(0x1, BLOB)
+            )
+            while not received.reply_started():
+                received.data += await stream.receive_some(1024)
+            ready += 1
+            await go.wait()
+            sent = trio.Event()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(send_then_set, stream, FILLERS, sent)
+                await read_until_closed(stream, received, sent, answer)
+        results.append(received)
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as clients, trio.open_nursery() as serving:
+            port = await serving.start(app.serve, "127.0.0.1", 0)
+            for index in range(TRIES):
+                clients.start_soon(client, port, index % 2 == 0)
+            while ready < TRIES:  # noqa: ASYNC110 - every reply is on the wire
+                await trio.sleep(0.01)
+            go.set()
+            serving.cancel_scope.cancel()  # shutdown: 1001 to everyone
+    lost = [r for r in results if r.close_code() != 1001 or r.frames()[0] != (0x1, REPLY + b'"}')]
+    assert len(results) == TRIES
+    assert not lost, f"{len(lost)} of {TRIES} lost the close frame or the reply"
+    assert not any(r.reset for r in results)
