@@ -25,6 +25,7 @@ from trio_socketapi._hub import Hub
 from trio_socketapi._protocol import (
     CLOSE_REASONS,
     ERROR_TEXTS,
+    HANDSHAKE_REFUSALS,
     KNOWN_TYPES,
     MESSAGE_TYPES,
     CloseCode,
@@ -219,6 +220,11 @@ def test_the_close_codes_table_is_the_code() -> None:
         for code, name, reason, _ in table("Close codes")
     ]
     assert rows == [(int(code), code.name, CLOSE_REASONS[code]) for code in CloseCode]
+
+
+def test_the_handshake_refusals_table_is_the_code() -> None:
+    rows = [(int(status), code_span(body)) for status, body, _ in table("Handshake refusals")]
+    assert rows == [tuple(refusal) for refusal in HANDSHAKE_REFUSALS]
 
 
 def test_the_error_texts_table_is_the_code_and_every_text_is_sent_by_a_sample() -> None:

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from typing import Literal
 from urllib.parse import urlsplit
 
+from ._protocol import HOST_REFUSED, ORIGIN_REFUSED, PATH_REFUSED
+
 
 class HandshakeRefused(Exception):
     """Raise from an ``on_handshake`` hook to refuse a connection with an HTTP status.
@@ -51,7 +53,7 @@ def _normalise(scheme: str, netloc: str) -> tuple[str, str, int] | None:
 
 LOOPBACK_HOSTS: tuple[str, ...] = ("localhost", "*.localhost", "127.0.0.0/8", "::1")
 """The ``Host`` names a server on loopback accepts by default: its loopback names and addresses."""
-INVALID_HOST = "Invalid Host header"
+INVALID_HOST = HOST_REFUSED.reason
 
 
 def host_name(host: str) -> str:
@@ -163,8 +165,8 @@ def check_handshake(
 ) -> None:
     """Raise ``HandshakeRefused`` (400, 404 or 403) if the host, path or origin is not allowed."""
     if not host_allowed(headers.get("host"), allowed_hosts):
-        raise HandshakeRefused(400, INVALID_HOST)
+        raise HandshakeRefused(*HOST_REFUSED)
     if allowed_paths is not None and path not in allowed_paths:
-        raise HandshakeRefused(404, "Not Found")
+        raise HandshakeRefused(*PATH_REFUSED)
     if not origin_allowed(headers.get("origin"), headers.get("host"), tls, allowed_origins):
-        raise HandshakeRefused(403, "Cross-origin WebSocket connection refused")
+        raise HandshakeRefused(*ORIGIN_REFUSED)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import attrs
 import pydantic_core
@@ -105,6 +105,31 @@ ERROR_TEXTS: Final = (
 )
 """Every error frame text the server writes itself (a handler's own ``str(exc)`` aside), as
 docs/protocol.md lists them."""
+
+
+class Refusal(NamedTuple):
+    """An opening handshake refused: the HTTP status and the response body."""
+
+    status: int
+    reason: str
+
+
+HOST_REFUSED: Final = Refusal(400, "Invalid Host header")
+PATH_REFUSED: Final = Refusal(404, "Not Found")
+ORIGIN_REFUSED: Final = Refusal(403, "Cross-origin WebSocket connection refused")
+TOO_MANY_CONNECTIONS: Final = Refusal(503, "Too many connections")
+HOOK_FAILED: Final = Refusal(500, "Internal Server Error")
+"""An ``on_handshake`` hook raised something other than ``HandshakeRefused``."""
+
+HANDSHAKE_REFUSALS: Final = (
+    TOO_MANY_CONNECTIONS,
+    HOST_REFUSED,
+    PATH_REFUSED,
+    ORIGIN_REFUSED,
+    HOOK_FAILED,
+)
+"""Every refusal the server itself answers a handshake with (a hook's own aside), in the order
+the server checks for them, as docs/protocol.md lists them."""
 
 MESSAGE_TYPES: Final = ("action", "subscribe", "unsubscribe", "publish")
 """The inbound message types; the dispatcher's table has one handler for each."""

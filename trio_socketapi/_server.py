@@ -43,7 +43,7 @@ from ._listeners import open_listeners
 from ._metrics import render
 from ._open_files import ensure_open_files_for
 from ._presence import LocalPresence, encode_presence_event
-from ._protocol import CLOSE_REASONS, CloseCode, to_json
+from ._protocol import CLOSE_REASONS, HOOK_FAILED, TOO_MANY_CONNECTIONS, CloseCode, to_json
 from ._session import Session
 from ._settings import Settings
 from ._wire import ServerTransport, handshake_host, peer_address, release_handshake_state
@@ -330,7 +330,7 @@ class Server:
         )
         try:
             if self.core.counters.connections_open >= settings.max_connections:
-                raise HandshakeRefused(503, "Too many connections")
+                raise HandshakeRefused(*TOO_MANY_CONNECTIONS)
             check_handshake(
                 connection.path,
                 connection.headers,
@@ -358,7 +358,7 @@ class Server:
         except Exception:
             self.core.counters.handshakes_refused += 1
             logger.exception("handshake hook failed for %s", _peer_text(peer))
-            await request.reject(500, body=b"Internal Server Error")
+            await request.reject(HOOK_FAILED.status, body=HOOK_FAILED.reason.encode())
             transport.note_refused()
             return None
         ws = await request.accept()
