@@ -153,6 +153,7 @@ CLASS_MEMBERS = {
     "SocketAPI": [
         "action",
         "asgi_lifespan",
+        "asyncapi",
         "background",
         "broker",
         "channel",
@@ -235,7 +236,16 @@ def test_instance_attributes_are_pinned() -> None:
     def public(obj: object) -> list[str]:
         return sorted(name for name in vars(obj) if not name.startswith("_"))
 
-    assert public(app) == ["broadcast_allowed_hosts", "broadcast_token", "host", "port", "settings"]
+    assert public(app) == [
+        "broadcast_allowed_hosts",
+        "broadcast_token",
+        "description",
+        "host",
+        "port",
+        "settings",
+        "title",
+        "version",
+    ]
     assert public(trio_socketapi.Router()) == []
     assert public(news) == [
         "default_response",

@@ -16,6 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 import trio
 
 from ._asgi import AsgiApp, Receive, Scope, Send
+from ._asyncapi import build_document
 from ._broker import Broker, MemoryBroker
 from ._connection import Connection
 from ._core import AppCore, HandshakeHook
@@ -60,6 +61,9 @@ class SocketAPI(LifecycleDecorators):
         broadcast_token: str | None = None,
         broker: Broker | None = None,
         settings: Settings | None = None,
+        title: str = "trio_socketapi app",
+        version: str = "0.1.0",
+        description: str | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -71,6 +75,13 @@ class SocketAPI(LifecycleDecorators):
             self._registry, broker or MemoryBroker(), _PublishPolicy(self), _Forwarder(self)
         )
         """What this app's servers and channels share (the seam, see _core.py)."""
+        self._core.document = self.asyncapi
+        self.title = title
+        """The API's name in its AsyncAPI document."""
+        self.version = version
+        """The API's version in its AsyncAPI document."""
+        self.description = description
+        """The API's description in its AsyncAPI document (Markdown)."""
         self._asgi = AsgiApp(self)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -165,6 +176,24 @@ class SocketAPI(LifecycleDecorators):
         """
         self._core.handshake_hooks.append(hook)
         return hook
+
+    def asyncapi(self) -> dict[str, Any]:
+        """The AsyncAPI 3.0.0 document of this app's actions and channels, as a dict.
+
+        One ``ws`` server at the app's ``host``:``port``; every action and channel with its
+        frames, their JSON Schemas from the handlers' annotations (``Connection`` parameters
+        left out), path parameters as channel parameters, titles and descriptions from
+        docstrings (docs/describe.md). Served at ``GET /asyncapi.json`` unless
+        ``settings.serve_asyncapi`` is off; ``trio-socketapi asyncapi module:app`` prints it.
+        """
+        return build_document(
+            self._registry,
+            title=self.title,
+            version=self.version,
+            description=self.description,
+            host=self.host,
+            port=self.port,
+        )
 
     def static(self, path: str, directory: str | os.PathLike[str]) -> None:
         """Serve the files under ``directory`` at URL ``path`` over plain HTTP on the same port.

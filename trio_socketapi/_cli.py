@@ -14,6 +14,8 @@ import time
 from collections.abc import Sequence
 
 from ._app import SocketAPI
+from ._cli_describe import COMMANDS as DESCRIBE_COMMANDS
+from ._cli_describe import describe_main
 from ._forward import PublishError
 
 WORKER_STOP_TIMEOUT = 10.0
@@ -73,7 +75,11 @@ def tls_context(certfile: str | None, keyfile: str | None) -> ssl.SSLContext | N
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Serve the app named on the command line until Ctrl-C / SIGTERM."""
+    """Serve the app named on the command line until Ctrl-C / SIGTERM (or, with ``asyncapi`` or
+    ``typescript`` first, print the app's description: _cli_describe.py)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] in DESCRIBE_COMMANDS:
+        raise SystemExit(describe_main(arguments))
     parser = argparse.ArgumentParser(
         prog="trio-socketapi", description="Serve a trio_socketapi app over WebSocket."
     )

@@ -11,7 +11,7 @@ server for as long as it receives broadcasts, changes the serving state.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -55,6 +55,8 @@ class AppCore:
     metrics: Metrics = attrs.field(factory=Metrics)
     handshake_hooks: list[HandshakeHook] = attrs.field(factory=list)
     static_mounts: list[StaticMount] = attrs.field(factory=list)
+    document: Callable[[], Mapping[str, Any]] | None = None
+    """The app's AsyncAPI document (``SocketAPI.asyncapi``), served at ``/asyncapi.json``."""
     servers_running: int = 0
     """How many servers (or test servers) of this app run in this process."""
     trio_token: trio.lowlevel.TrioToken | None = None

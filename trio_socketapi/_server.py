@@ -208,7 +208,7 @@ class Server:
             metrics=(lambda: render(core.counters, core.metrics))
             if settings.serve_metrics
             else None,
-            asyncapi=None,
+            asyncapi=_document_json(core.document) if settings.serve_asyncapi else None,
             mounts=core.static_mounts,
             allowed_hosts=self.allowed_hosts,
         )
@@ -487,6 +487,13 @@ def _log_closed(session: Session, transport: ServerTransport) -> None:
             sent[1],
             transport.close_received,
         )
+
+
+def _document_json(document: Callable[[], Mapping[str, Any]] | None) -> Callable[[], bytes] | None:
+    """``/asyncapi.json``'s body, built per request (the document is cheap and always current)."""
+    if document is None:
+        return None
+    return lambda: to_json(document())
 
 
 def _peer_text(peer: tuple[str, int] | None) -> str:
