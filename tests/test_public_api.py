@@ -15,6 +15,7 @@ import pytest
 
 import trio_socketapi
 import trio_socketapi.client
+import trio_socketapi.testclient
 import trio_socketapi.testing
 
 PACKAGE_ALL = [
@@ -60,10 +61,13 @@ CLIENT_ALL = [
     "connect",
 ]
 
+TESTCLIENT_ALL = ["TestClient", "WebSocketDisconnect", "WebSocketTestSession"]
+
 PUBLIC_MODULES = [
     pytest.param(trio_socketapi, PACKAGE_ALL, id="trio_socketapi"),
     pytest.param(trio_socketapi.testing, TESTING_ALL, id="trio_socketapi.testing"),
     pytest.param(trio_socketapi.client, CLIENT_ALL, id="trio_socketapi.client"),
+    pytest.param(trio_socketapi.testclient, TESTCLIENT_ALL, id="trio_socketapi.testclient"),
 ]
 
 
@@ -102,7 +106,12 @@ def _own_doc(obj: Any) -> str | None:
 
 def _public_items() -> list[tuple[str, Any]]:
     items: list[tuple[str, Any]] = []
-    for module in (trio_socketapi, trio_socketapi.testing, trio_socketapi.client):
+    for module in (
+        trio_socketapi,
+        trio_socketapi.testing,
+        trio_socketapi.client,
+        trio_socketapi.testclient,
+    ):
         for name in module.__all__:
             if name == "__version__":
                 continue
@@ -145,7 +154,12 @@ def test_every_public_method_and_property_has_a_docstring(qualified: str, member
 
 
 def test_public_modules_have_docstrings() -> None:
-    for module in (trio_socketapi, trio_socketapi.testing, trio_socketapi.client):
+    for module in (
+        trio_socketapi,
+        trio_socketapi.testing,
+        trio_socketapi.client,
+        trio_socketapi.testclient,
+    ):
         assert module.__doc__ and module.__doc__.strip()
 
 

@@ -135,7 +135,16 @@ class ChannelHandler(Generic[P, R]):
         ran the function, and a forwarding caller (a script, a worker) is fire-and-forget by
         nature. The return type stays the function's so that every call in a serving process,
         the common case, is typed exactly. Raises ``PublishError`` if forwarding fails.
+
+        Awaited in another trio loop of the process than the one serving the app (a test's own
+        ``trio.run`` next to a ``testclient.TestClient``), the call runs in the serving loop.
         """
+        loop = self._serving_loop()
+        if loop is not None:
+            call = functools.partial(self, *args, **kwargs)
+            return await trio.to_thread.run_sync(
+                functools.partial(trio.from_thread.run, call, trio_token=loop)
+            )
         here = [app for app in self._apps if app.publishes_here]
         if self._apps and not here:
             # No server of this channel runs in this process: its server runs the function.
@@ -158,6 +167,14 @@ class ChannelHandler(Generic[P, R]):
         # loop of broadcasts cannot fill them and get fast clients closed as slow consumers.
         await trio.lowlevel.checkpoint()
         return result
+
+    def _serving_loop(self) -> trio.lowlevel.TrioToken | None:
+        """The trio loop serving this channel's app, if that is not the caller's loop."""
+        for app in self._apps:
+            token = app.trio_token
+            if token is not None:
+                return None if token is trio.lowlevel.current_trio_token() else token
+        return None
 
     async def history(self, *, limit: int = 50, **key: Any) -> list[Publication]:
         """The newest ``limit`` kept publications of one stream, oldest first.
