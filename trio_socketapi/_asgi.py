@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import sniffio
 import trio
@@ -39,7 +39,16 @@ from ._frames import text_frame, text_payloads
 from ._handshake import HandshakeRefused, check_handshake
 from ._hub import Hub
 from ._outbox import Outbox, Put
-from ._protocol import CLOSE_REASONS, CloseCode, Inbound, ProtocolError, parse_inbound
+from ._protocol import (
+    CLOSE_REASONS,
+    HOOK_FAILED,
+    TOO_MANY_CONNECTIONS,
+    CloseCode,
+    Inbound,
+    ProtocolError,
+    Refusal,
+    parse_inbound,
+)
 from ._server import Server, open_server
 from ._settings import Settings
 
@@ -63,6 +72,11 @@ NOT_STARTED = (
     " lifespan (hypercorn runs it by default), or, mounted in Starlette, pass"
     " `lifespan=socket_app.asgi_lifespan` to the Starlette app"
 )
+
+
+NOT_SERVING: Final = Refusal(503, "Service Unavailable")
+"""A handshake while the app's ASGI lifespan has not started it (or has ended it)."""
+SHUTTING_DOWN: Final = Refusal(503, "Shutting down")
 
 
 class AsgiApp:
@@ -138,16 +152,16 @@ class AsgiApp:
         server = self._server
         if server is None:
             logger.error(NOT_STARTED)
-            await _refuse(scope, send, 503, "Service Unavailable")
+            await _refuse(scope, send, *NOT_SERVING)
             return
         connection = _connection_of(scope)
         settings = server.settings
         try:
             with trio.fail_after(settings.handshake_timeout):
                 if server.shutting_down:
-                    raise HandshakeRefused(503, "Shutting down")
+                    raise HandshakeRefused(*SHUTTING_DOWN)
                 if server.core.counters.connections_open >= settings.max_connections:
-                    raise HandshakeRefused(503, "Too many connections")
+                    raise HandshakeRefused(*TOO_MANY_CONNECTIONS)
                 check_handshake(
                     connection.path,
                     connection.headers,
@@ -173,7 +187,7 @@ class AsgiApp:
         except Exception:
             server.core.counters.handshakes_refused += 1
             logger.exception("handshake hook failed for %s", _peer_text(connection.remote))
-            await _refuse(scope, send, 500, "Internal Server Error")
+            await _refuse(scope, send, *HOOK_FAILED)
             return
         await send({"type": "websocket.accept"})
         session = AsgiSession(
