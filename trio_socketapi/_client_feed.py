@@ -27,6 +27,20 @@ class FeedOverflow(Exception):
     """A feed's buffer was full when a message arrived: that message and later ones are lost."""
 
 
+class NotRecovered(Exception):
+    """Raised by a feed of a history channel, in order, where publications may be missing.
+
+    After a reconnect the client resubscribes with the last offset it received; if the server
+    cannot replay everything after it (``"recovered": false``: the history was lost or trimmed),
+    or if frames arrive out of sequence, the feed raises this once, at that point of the
+    stream, and carries on: the next messages are the channel's default response (if any) and
+    the live ones. Reload the state the feed was keeping, then iterate again.
+    """
+
+
+_NOT_RECOVERED = object()
+
+
 class Feed(Generic[T]):
     """The data frames of one subscription, in arrival order: ``async for data in feed``.
 
@@ -54,6 +68,8 @@ class Feed(Generic[T]):
         """The parameters sent with the subscribe."""
         self.dropped = 0
         """Messages dropped to make room (``overflow="drop_oldest"`` only)."""
+        self.not_recovered = 0
+        """How many times this feed raised ``NotRecovered`` (or will, once read that far)."""
         self._decode = decode
         self._overflow = overflow
         self._send, self._receive = trio.open_memory_channel[Any](size)
@@ -75,6 +91,11 @@ class Feed(Generic[T]):
                 size = self._send.statistics().max_buffer_size
                 self.end(FeedOverflow(f"feed of {self.channel!r} fell {size} messages behind"))
 
+    def mark_not_recovered(self) -> None:
+        """Put a ``NotRecovered`` in the stream here: ``receive`` raises it when it gets to it."""
+        self.not_recovered += 1
+        self.put(_NOT_RECOVERED)
+
     def end(self, error: BaseException | None = None) -> None:
         """No more messages: iteration ends after the buffered ones, then raises ``error``."""
         if not self._ended:
@@ -95,6 +116,10 @@ class Feed(Generic[T]):
             if self._error is not None:
                 raise self._error from None
             raise
+        if data is _NOT_RECOVERED:
+            raise NotRecovered(
+                f"publications to {self.channel!r} {self.params!r} may be missing (not recovered)"
+            )
         return self._decode(data)
 
     def __aiter__(self) -> Feed[T]:

@@ -54,7 +54,7 @@ from trio_websocket import (
     wrap_client_stream,
 )
 
-from ._client_feed import Feed, FeedOverflow, Overflow
+from ._client_feed import Feed, FeedOverflow, NotRecovered, Overflow
 from ._client_protocol import (
     ActionError,
     MalformedFrame,
@@ -81,6 +81,7 @@ __all__ = [
     "HandshakeRejected",
     "Feed",
     "FeedOverflow",
+    "NotRecovered",
     "Reconnect",
     "connect",
 ]
@@ -131,12 +132,16 @@ class _Pending:
     """A request waiting for its reply."""
 
     channel: str
+    subscription: _Subscription | None = None
+    """A subscribe's subscription, told of its reply before any later frame is routed."""
     done: trio.Event = attrs.field(factory=trio.Event)
     reply: ServerFrame | None = None
     error: BaseException | None = None
     abandoned: bool = False
 
     def resolve(self, reply: ServerFrame) -> None:
+        if self.subscription is not None:
+            self.subscription.subscribed(reply)
         self.reply = reply
         self.done.set()
 
@@ -156,15 +161,53 @@ class _Subscription:
     feeds: list[Feed[Any]] = attrs.field(factory=list)
     ready: trio.Event = attrs.field(factory=trio.Event)
     error: BaseException | None = None
+    position: tuple[int, str] | None = None
+    """The ``(offset, epoch)`` of the last publication received (history channels only)."""
 
     def deliver(self, frame: ServerFrame) -> None:
-        """Hand a data frame to every feed (the place to note a history offset, once sent)."""
+        """Hand a data frame to every feed, tracking its history position.
+
+        A frame at or before the position is one already delivered (skipped); one that skips
+        offsets, or comes under another epoch, means publications are missing: the feeds get a
+        ``NotRecovered`` ahead of it.
+        """
+        offset, epoch = frame.frame.get("offset"), frame.frame.get("epoch")
+        if isinstance(offset, int) and isinstance(epoch, str):
+            if self.position is not None:
+                last, last_epoch = self.position
+                if epoch == last_epoch and offset <= last:
+                    return
+                if epoch != last_epoch or offset > last + 1:
+                    self._not_recovered()
+            self.position = (offset, epoch)
         for feed in self.feeds:
             feed.put(frame.data)
 
+    def subscribed(self, reply: ServerFrame) -> None:
+        """Take the position from a ``subscribed`` reply (before the frames that follow it).
+
+        Recovered, the replayed frames follow from the position already held; not recovered,
+        the feeds get a ``NotRecovered`` and continue from the stream's position now.
+        """
+        offset, epoch = reply.frame.get("offset"), reply.frame.get("epoch")
+        if reply.type != "subscribed" or not isinstance(offset, int) or not isinstance(epoch, str):
+            return
+        recovered = reply.frame.get("recovered")
+        if recovered is False:
+            self._not_recovered()
+        if recovered is not True or self.position is None:
+            self.position = (offset, epoch)
+
     def resume_extra(self) -> dict[str, Any] | None:
-        """Top-level keys a resubscribe adds (``since`` for history recovery; none yet)."""
-        return None
+        """Top-level keys a resubscribe adds: ``since``, the position, on a history channel."""
+        if self.position is None:
+            return None
+        offset, epoch = self.position
+        return {"since": {"offset": offset, "epoch": epoch}}
+
+    def _not_recovered(self) -> None:
+        for feed in self.feeds:
+            feed.mark_not_recovered()
 
     def end(self, error: BaseException | None) -> None:
         for feed in self.feeds:
@@ -308,13 +351,14 @@ class Client:
         params: Mapping[str, Any] | None,
         *,
         extra: Mapping[str, Any] | None = None,
+        subscription: _Subscription | None = None,
     ) -> ServerFrame:
         """Send one request and wait for its reply, within ``timeout``."""
         with trio.fail_after(self.timeout):
             if not self.compat:
-                return await self._exchange(message_type, channel, params, extra)
+                return await self._exchange(message_type, channel, params, extra, subscription)
             async with self._order_lock:
-                return await self._exchange(message_type, channel, params, extra)
+                return await self._exchange(message_type, channel, params, extra, subscription)
 
     async def _exchange(
         self,
@@ -322,9 +366,10 @@ class Client:
         channel: str,
         params: Mapping[str, Any] | None,
         extra: Mapping[str, Any] | None,
+        subscription: _Subscription | None = None,
     ) -> ServerFrame:
         ws = await self._connection()
-        pending = _Pending(channel)
+        pending = _Pending(channel, subscription)
         message_id: MessageId | None = None
         if self.compat:
             self._in_order.append(pending)
@@ -407,7 +452,7 @@ class Client:
         subscription = _Subscription(channel, params, normalise(params), [feed])
         self._subscriptions[key] = subscription
         try:
-            reply = await self._request("subscribe", channel, params)
+            reply = await self._request("subscribe", channel, params, subscription=subscription)
             if reply.type == "error":
                 raise reply.error(channel)
         except BaseException as exc:
@@ -447,6 +492,7 @@ class Client:
                     subscription.channel,
                     subscription.params,
                     extra=subscription.resume_extra(),
+                    subscription=subscription,
                 )
             except ConnectionLost:
                 return done  # dropped again: the next connection subscribes them all
