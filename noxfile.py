@@ -53,10 +53,14 @@ def compat(session: nox.Session) -> None:
 
 @nox.session
 def soak(session: nox.Session) -> None:
-    """The soak test at scale: 500 connections churning for 10 s per transport (minutes)."""
+    """The soak tests at scale: 500 connections churning for 10 s per transport, and 200
+    recovering clients for 20 s with a server restart, in memory and on Redis (minutes)."""
     session.install("-e", ".[test]")
     session.env.update({"SOAK_CONNECTIONS": "500", "SOAK_SECONDS": "10"})
-    session.run("pytest", "tests/test_soak.py", "-s", *session.posargs)
+    session.env.update({"HISTORY_SOAK_CLIENTS": "200", "HISTORY_SOAK_SECONDS": "20"})
+    session.run(
+        "pytest", "tests/test_soak.py", "tests/test_history_soak.py", "-s", *session.posargs
+    )
 
 
 @nox.session
