@@ -12,7 +12,6 @@ from typing import Annotated, Any
 import pytest
 import trio
 import trio.testing
-from bounded import bounded
 
 from trio_socketapi import History, RequiredOnSubscribe, SocketAPI
 from trio_socketapi._client_protocol import parse_frame
@@ -50,7 +49,6 @@ class Cuttable:
         await trio.aclose_forcefully(self.streams[-1])
 
 
-@bounded(60)
 async def test_a_dropped_client_gets_what_it_missed_once_in_order(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -80,7 +78,6 @@ async def test_a_dropped_client_gets_what_it_missed_once_in_order(
             assert client.reconnects == 1
 
 
-@bounded(60)
 async def test_history_lost_with_the_server_is_raised_in_the_feed_then_it_carries_on(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -112,7 +109,6 @@ async def test_history_lost_with_the_server_is_raised_in_the_feed_then_it_carrie
             assert feed.not_recovered == 1
 
 
-@bounded(60)
 async def test_more_missed_than_history_keeps_is_not_recovered(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

@@ -235,15 +235,16 @@ def check(counts: Counts, *, not_recovered_per_feed: int) -> None:
     )
 
 
+@pytest.mark.bound(SECONDS * 20 + 60)
 async def test_memory_soak_with_a_server_restart(autojump_clock: trio.testing.MockClock) -> None:
     deployment = Deployment(make_app, slots=1)
-    with trio.fail_after(SECONDS * 20 + 60):
-        counts = await soak(deployment, deployment.app)
+    counts = await soak(deployment, deployment.app)
     # The restarted process lost the history: every feed is told so, once; nothing else is lost.
     check(counts, not_recovered_per_feed=1)
     assert counts.reconnects > counts.cuts // 2 > 0
 
 
+@pytest.mark.bound(SECONDS * 20 + 60)
 @pytest.mark.skipif(REDIS_SERVER is None, reason="no redis-server binary")
 @pytest.mark.filterwarnings("ignore:Unclosed <MemoryObject:ResourceWarning")
 async def test_redis_soak_with_two_servers_one_restarted(
@@ -262,8 +263,7 @@ async def test_redis_soak_with_two_servers_one_restarted(
         live = deployment.live[1]  # the server that is not restarted publishes
         return None if live is None else live[1]
 
-    with trio.fail_after(SECONDS * 20 + 60):
-        counts = await soak(deployment, publisher)
+    counts = await soak(deployment, publisher)
     # History is in Redis: every reconnect, to either server, recovers.
     check(counts, not_recovered_per_feed=0)
     assert counts.reconnects > counts.cuts // 2 > 0

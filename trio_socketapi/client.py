@@ -17,7 +17,9 @@ Reconnecting (``Reconnect``): when the connection drops without the user closing
 restart, a network failure, close code 1001 …), requests waiting for a reply fail with
 ``ConnectionLost`` at once, and the client reconnects with exponential backoff and jitter,
 subscribes again to every subscription still open, logs a line and calls ``on_reconnect``.
-Feeds carry on; what was published while the connection was down is not replayed. A refused
+Feeds carry on; on a channel with history the client resubscribes from the last offset it
+received, so the feed gets what was published meanwhile, each once and in order, or raises
+``NotRecovered`` at that point (docs/history.md); on others that is not replayed. A refused
 handshake (HTTP 403, 401 …) is never retried: the client closes with ``HandshakeRejected``.
 The first connection is not retried either: ``connect`` raises its error.
 
