@@ -56,6 +56,7 @@ CLIENT_ALL = [
     "ConnectionLost",
     "Feed",
     "FeedOverflow",
+    "NotRecovered",
     "HandshakeRejected",
     "Reconnect",
     "connect",
