@@ -289,7 +289,9 @@ class Dispatcher:
             self._hub.unsubscribe(peer, channel, params)
             raise
         # From here to the end no checkpoint: the held frames go out before any later one.
-        for offset, epoch, frame in self._hub.release(peer, channel, key):
+        for offset, epoch, frame in self._hub.release(
+            peer, channel, key, (replay.epoch, replay.offset)
+        ):
             if epoch != replay.epoch or offset > replay.offset:
                 peer.deliver(frame)
 

@@ -45,6 +45,8 @@ class _KeyGroup:
     subscribers: dict[Subscriber, None] = attrs.field(factory=dict)
     extended: dict[Subscriber, None] = attrs.field(factory=dict)
     held: dict[Subscriber, Held] = attrs.field(factory=dict)
+    floors: dict[Subscriber, tuple[str, int]] = attrs.field(factory=dict)
+    """Extended subscribers just released, with the ``(epoch, offset)`` their replay reached."""
 
     def __contains__(self, subscriber: Subscriber) -> bool:
         return (
@@ -56,6 +58,7 @@ class _KeyGroup:
 
     def drop(self, subscriber: Subscriber) -> bool:
         """Remove ``subscriber`` in whatever mode it holds; whether it was there."""
+        self.floors.pop(subscriber, None)
         for members in (self.subscribers, self.extended, self.held):
             if subscriber in members:
                 del members[subscriber]
@@ -103,14 +106,23 @@ class Hub:
             group.subscribers[subscriber] = None
         self._by_subscriber.setdefault(subscriber, set()).add((channel, key))
 
-    def release(self, subscriber: Subscriber, channel: str, key: bytes) -> Held:
+    def release(
+        self, subscriber: Subscriber, channel: str, key: bytes, floor: tuple[str, int]
+    ) -> Held:
         """End a held subscription's hold: return the frames kept for it; from now on it
-        receives as an extended one. Empty if it is not held (it was unsubscribed meanwhile)."""
+        receives as an extended one. Empty if it is not held (it was unsubscribed meanwhile).
+
+        ``floor`` is the ``(epoch, offset)`` its replay reached: a live frame of that epoch at
+        or below it is not delivered. On Redis a publication's pub/sub copy can arrive after the
+        stream read that already replayed it; offsets arrive in order, so the first frame past
+        the floor ends the check.
+        """
         group = self._channels.get(channel, {}).get(key)
         if group is None or subscriber not in group.held:
             return []
         held = group.held.pop(subscriber)
         group.extended[subscriber] = None
+        group.floors[subscriber] = floor
         return held
 
     def unsubscribe(
@@ -218,7 +230,10 @@ class Hub:
                 frame = text_frame(
                     encode_data(channel_json, data_json, group.params_json, position)
                 )
-                delivered += _deliver_all(group.extended, frame)
+                if group.floors:
+                    delivered += _deliver_past_floors(group, offset, epoch, frame)
+                else:
+                    delivered += _deliver_all(group.extended, frame)
                 for held in group.held.values():
                     held.append((offset, epoch, frame))
         return delivered
@@ -239,6 +254,23 @@ class Hub:
 def _deliver_all(subscribers: dict[Subscriber, None], frame: bytes) -> int:
     # deliver() may close a slow subscriber, which unsubscribes it: iterate over a copy.
     targets = list(subscribers)
+    for subscriber in targets:
+        subscriber.deliver(frame)
+    return len(targets)
+
+
+def _deliver_past_floors(group: _KeyGroup, offset: int, epoch: str, frame: bytes) -> int:
+    """Deliver to ``group.extended``, skipping a just-released subscriber's frame its replay
+    already held (see ``Hub.release``)."""
+    floors = group.floors
+    targets = []
+    for subscriber in list(group.extended):
+        floor = floors.get(subscriber)
+        if floor is not None:
+            if floor[0] == epoch and offset <= floor[1]:
+                continue
+            del floors[subscriber]
+        targets.append(subscriber)
     for subscriber in targets:
         subscriber.deliver(frame)
     return len(targets)
