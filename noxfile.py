@@ -14,8 +14,8 @@ nox.options.reuse_existing_virtualenvs = True
 def tests(session: nox.Session) -> None:
     """Run the test suite with a coverage report.
 
-    The TypeScript tests need Node: tests/node's packages are installed here, and the tests must
-    then run (not skip).
+    The TypeScript and JS client tests need Node: tests/node's packages (typescript,
+    playwright-core) are installed here, and the tests must then run (not skip).
     """
     session.install("-e", ".[test]")
     session.run("npm", "ci", "--prefix", "tests/node", "--no-audit", "--no-fund", external=True)

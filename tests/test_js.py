@@ -1,0 +1,82 @@
+"""The JavaScript client: ``tsc --strict`` on its types, its behaviour tests in Node, and the
+browser tests in headless Chromium (``tests/node/browser.mjs``: the behaviour tests again, the
+example's chat page end to end, and the screenshot in docs/).
+
+Node's packages (typescript, playwright-core) come from ``npm ci --prefix tests/node``, which the
+nox ``tests`` session runs. Skipped only where ``node`` itself is missing (or, for the browser
+tests, Chromium); CI installs both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NODE_DIR = ROOT / "tests" / "node"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+TSC = str(NODE_DIR / "node_modules" / ".bin" / "tsc")
+
+if shutil.which("node") is None and os.environ.get("TRIO_SOCKETAPI_REQUIRE_NODE"):
+    raise RuntimeError("node is required here (TRIO_SOCKETAPI_REQUIRE_NODE) but not installed")
+pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+
+
+def node_flags() -> list[str]:
+    """Node 22+ has a global WebSocket; Node 20 and 21 have it behind a flag."""
+    version = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True)
+    major = int(re.match(r"v(\d+)", version.stdout.strip())[1])  # type: ignore[index]
+    return ["--experimental-websocket"] if major < 22 else []
+
+
+def run_node(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    if not (NODE_DIR / "node_modules").is_dir():
+        pytest.fail("tests/node has no node_modules: run `npm ci --prefix tests/node`")
+    env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(ROOT), "CHROMIUM": CHROMIUM}
+    return subprocess.run(
+        args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_tsc_strict_accepts_the_typed_calls_and_rejects_every_wrong_one() -> None:
+    result = run_node([TSC, "-p", str(NODE_DIR)], 120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_wrong_call_fails_tsc(tmp_path: Path) -> None:
+    client = ROOT / "trio_socketapi" / "js" / "socketapi.js"
+    api = NODE_DIR / "types" / "api.js"
+    (tmp_path / "wrong.ts").write_text(
+        f'import type {{ Client }} from "{client}";\n'
+        f'import type {{ Api }} from "{api}";\n'
+        'export const call = (c: Client<Api>) => c.action("add", { a: 1, b: "x" });\n'
+    )
+    config = {"extends": str(NODE_DIR / "tsconfig.json"), "include": ["wrong.ts"]}
+    (tmp_path / "tsconfig.json").write_text(json.dumps(config))
+    result = run_node([TSC, "-p", str(tmp_path)], 120)
+    assert result.returncode != 0
+    assert "wrong.ts(3," in result.stdout, result.stdout
+    assert "not assignable to type 'number'" in result.stdout, result.stdout
+
+
+def test_the_js_client_behaves_in_node() -> None:
+    result = run_node(["node", *node_flags(), "--test", str(NODE_DIR / "client.test.mjs")], 120)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert re.search(r"^# fail 0$", result.stdout, flags=re.MULTILINE), result.stdout
+    assert re.search(r"^# pass [1-9]", result.stdout, flags=re.MULTILINE), result.stdout
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
+def test_in_chromium_the_client_behaves_and_two_pages_chat() -> None:
+    result = run_node(["node", str(NODE_DIR / "browser.mjs")], 170)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert re.search(r"^browser: \d+ passed, 0 failed$", result.stdout, flags=re.MULTILINE), (
+        result.stdout
+    )
