@@ -536,6 +536,7 @@ async def test_every_router_is_served_under_plain_names(
         "get_history",
         "notify_user",
         "create_order",
+        "rooms/{room_id}/typing",
     }
     assert set(main.app._registry.channels) == {
         "user_status",
@@ -543,6 +544,7 @@ async def test_every_router_is_served_under_plain_names(
         "notifications",
         "analytics",
         "clock",
+        "typing/{room_id}",
     }
     async with example_server() as server, server.connect() as client:
         assert await client.action("nope") == error("Action 'nope' not found.")
@@ -680,8 +682,12 @@ def test_every_message_of_the_readme_works_on_the_connect_line_main_prints(
     readme = (EXAMPLE_DIR / "README.md").read_text()
     (block,) = re.findall(r"```text\n(.*?)```", readme, flags=re.DOTALL)
     messages = [json.loads(line) for line in block.splitlines() if line.strip()]
-    assert {m["channel"] for m in messages} >= set(main.app._registry.actions)
-    assert {m["channel"] for m in messages} >= set(main.app._registry.channels)
+    registry = main.app._registry
+    found = [
+        registry.find_action(m["channel"]) or registry.find_channel(m["channel"]) for m in messages
+    ]
+    served = {handler.name for handler, _ in filter(None, found)}  # "typing/x" is typing/{room_id}
+    assert served >= set(registry.actions) | set(registry.channels)
 
     async def type_them_all() -> list[dict[str, Any]]:
         frames = []
@@ -698,6 +704,6 @@ def test_every_message_of_the_readme_works_on_the_connect_line_main_prints(
 
     frames = trio.run(type_them_all, clock=trio.testing.MockClock(autojump_threshold=0))
     assert [f for f in frames if f["type"] == "error"] == []
-    assert {"analytics", "user_status", "chat_room", "notifications"} <= {
+    assert {"analytics", "user_status", "chat_room", "notifications", "typing/lobby"} <= {
         f["channel"] for f in frames if f["type"] == "data"
     }

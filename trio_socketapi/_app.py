@@ -183,7 +183,7 @@ class SocketAPI(LifecycleDecorators):
         One ``ws`` server at the app's ``host``:``port``; every action and channel with its
         frames, their JSON Schemas from the handlers' annotations (``Connection`` parameters
         left out), path parameters as channel parameters, titles and descriptions from
-        docstrings (docs/describe.md). Served at ``GET /asyncapi.json`` unless
+        docstrings (docs/asyncapi.md). Served at ``GET /asyncapi.json`` unless
         ``settings.serve_asyncapi`` is off; ``trio-socketapi asyncapi module:app`` prints it.
         """
         return build_document(

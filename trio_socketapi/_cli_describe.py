@@ -44,7 +44,14 @@ def describe_main(argv: Sequence[str]) -> int:
             raise SystemExit(
                 "error: --format yaml needs PyYAML: pip install 'trio_socketapi[yaml]'"
             ) from None
-        sys.stdout.write(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+
+        class Dumper(yaml.SafeDumper):  # type: ignore[misc,unused-ignore]
+            def ignore_aliases(self, data: object) -> bool:
+                return True  # a schema used twice is written twice, not as &id001 / *id001
+
+        sys.stdout.write(
+            yaml.dump(document, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=100)
+        )
     else:
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return 0

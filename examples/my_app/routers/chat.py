@@ -1,4 +1,5 @@
-"""Chat rooms: the ``chat_room`` channel, scoped by ``room_id``; ``send_message``, ``get_history``.
+"""Chat rooms: the ``chat_room`` channel, scoped by ``room_id``; ``send_message``, ``get_history``;
+and a typing indicator on a dynamic channel path, ``typing/{room_id}``.
 
 ``room_id`` is ``RequiredOnSubscribe``: a client subscribes to one room (or several, one
 subscription each), and ``chat_room(room_id="a", ...)`` reaches room "a" only. Data frames of a
@@ -58,3 +59,17 @@ async def get_history(
     if room_id not in HISTORY:
         return []
     return list(HISTORY[room_id])[-limit:]
+
+
+# A dynamic channel path: the room is in the name ("typing/general"), so a client subscribes to
+# one room's typing indicator by name alone, and its data frames name the room.
+@router.channel("typing/{room_id}", default_response=False)
+async def typing(room_id: str, user: str) -> dict[str, str]:
+    """Who is typing in a room: subscribe to `typing/<room>`."""
+    return {"room": room_id, "user": user}
+
+
+@router.action("rooms/{room_id}/typing")
+async def start_typing(room_id: str, user: str) -> None:
+    """Tell a room's `typing/<room>` subscribers that `user` is typing."""
+    await typing(room_id=room_id, user=user)
