@@ -50,19 +50,63 @@ def test_tsc_strict_accepts_the_typed_calls_and_rejects_every_wrong_one() -> Non
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_a_wrong_call_fails_tsc(tmp_path: Path) -> None:
-    client = ROOT / "trio_socketapi" / "js" / "socketapi.js"
-    api = NODE_DIR / "types" / "api.js"
-    (tmp_path / "wrong.ts").write_text(
-        f'import type {{ Client }} from "{client}";\n'
-        f'import type {{ Api }} from "{api}";\n'
-        'export const call = (c: Client<Api>) => c.action("add", { a: 1, b: "x" });\n'
+GENERATED_USAGE = """
+import {{ connect }} from "{client}";
+import type {{ Api, Message, User }} from "./api";
+
+export async function chat(): Promise<void> {{
+  const client = connect<Api>("ws://127.0.0.1:8000/?token=ada-token");
+  const user: User = await client.action("get_user", {{ user_id: 1 }});
+  const history: Array<Message> = await client.action("get_history", {{ room_id: "a" }});
+  await client.action("update_my_status", {{ status: "away" }});
+  const sub = client.subscribe("chat_room", {{ room_id: "a" }}, (message) => console.log(message));
+  client.subscribe("clock", {{}}, (time: string) => console.log(time));
+  // @ts-expect-error status is one of three strings
+  await client.action("update_my_status", {{ status: "asleep" }});
+  // @ts-expect-error room_id is required
+  client.subscribe("chat_room", {{}});
+  sub.unsubscribe();
+  console.log(user.name, history.length);
+}}
+"""
+
+WRONG_USAGE = """
+import {{ connect }} from "{client}";
+import type {{ Api }} from "./api";
+
+const client = connect<Api>("ws://127.0.0.1:8000/");
+export const wrong = () => client.action("get_user", {{ user_id: "1" }});
+"""
+
+
+def compile_with_generated_api(directory: Path, usage: str) -> subprocess.CompletedProcess[str]:
+    """``tsc --strict`` on ``usage`` beside the api.ts the CLI generates for the example app."""
+    generated = subprocess.run(
+        [sys.executable, "-m", "trio_socketapi", "typescript", "main:app"],
+        cwd=ROOT / "examples" / "my_app",
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
-    config = {"extends": str(NODE_DIR / "tsconfig.json"), "include": ["wrong.ts"]}
-    (tmp_path / "tsconfig.json").write_text(json.dumps(config))
-    result = run_node([TSC, "-p", str(tmp_path)], 120)
+    (directory / "api.ts").write_text(generated.stdout)
+    client = ROOT / "trio_socketapi" / "js" / "socketapi.js"
+    (directory / "usage.ts").write_text(usage.format(client=client))
+    config = {"extends": str(NODE_DIR / "tsconfig.json"), "include": ["*.ts"]}
+    (directory / "tsconfig.json").write_text(json.dumps(config))
+    return run_node([TSC, "-p", str(directory)], 120)
+
+
+def test_connect_is_typed_by_the_generated_api_ts(tmp_path: Path) -> None:
+    result = compile_with_generated_api(tmp_path, GENERATED_USAGE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_wrong_call_fails_tsc(tmp_path: Path) -> None:
+    result = compile_with_generated_api(tmp_path, WRONG_USAGE)
     assert result.returncode != 0
-    assert "wrong.ts(3," in result.stdout, result.stdout
+    assert "usage.ts(6," in result.stdout, result.stdout
     assert "not assignable to type 'number'" in result.stdout, result.stdout
 
 
