@@ -12,7 +12,7 @@ from typing import Annotated
 
 import trio
 
-from trio_socketapi import RequiredOnSubscribe, SocketAPI
+from trio_socketapi import History, RequiredOnSubscribe, SocketAPI
 
 app = SocketAPI(host="127.0.0.1", port=8000)
 app.static("/", Path(__file__).resolve().parent / "node" / "shared")
@@ -42,3 +42,13 @@ async def room(name: Annotated[str, RequiredOnSubscribe], text: str = "welcome")
 @app.action("say")
 async def say(name: str, text: str) -> None:
     await room(name=name, text=text)
+
+
+@app.channel("log", history=History(size=100, ttl=60))
+async def log(name: Annotated[str, RequiredOnSubscribe], text: str = "") -> str:
+    return text
+
+
+@app.action("log_say")
+async def log_say(name: str, text: str) -> None:
+    await log(name=name, text=text)

@@ -66,6 +66,13 @@ export interface ClientEvents {
   close: { code: number; reason: string; willReconnect: boolean };
   reconnect: { attempts: number; resubscribed: number };
   error: { error: Error; channel: string };
+  /** A history channel's subscription could not be recovered: publications may be missing. */
+  notrecovered: { channel: string; params: { [key: string]: unknown } };
+}
+
+export interface SubscribeOptions {
+  /** Called, in order with onData, where publications may be missing (reload the state). */
+  onNotRecovered?: (detail: { channel: string; params: { [key: string]: unknown } }) => void;
 }
 
 type ActionParams<A extends ApiShape, N extends keyof A["actions"]> = A["actions"][N]["params"];
@@ -97,6 +104,7 @@ export declare class Client<A extends ApiShape = AnyApi> {
     name: N,
     params: ChannelParams<A, N>,
     onData?: (data: A["channels"][N]["data"], frame: DataFrame<A["channels"][N]["data"]>) => void,
+    options?: SubscribeOptions,
   ): Subscription<ChannelParams<A, N>>;
 
   on<E extends keyof ClientEvents>(event: E, listener: (detail: ClientEvents[E]) => void): () => void;

@@ -20,11 +20,18 @@
 // why a handshake failed (a 403 looks like a server that is down), so every failure is retried
 // within those bounds.
 //
+// History: on a channel with history the client remembers each subscription's last offset and
+// epoch and resubscribes with {since}, so onData receives what was published meanwhile, once and
+// in order; where that is not possible (recovered: false, a skipped offset, a new epoch) the
+// subscription's onNotRecovered (subscribe's 4th argument, {onNotRecovered}) is called, in order
+// with onData, and the client emits "notrecovered".
+//
 // Events (client.on(name, listener) returns a function that removes the listener):
 //   "open"      {reconnected}         a connection opened
 //   "close"     {code, reason, willReconnect}  a connection closed
 //   "reconnect" {attempts, resubscribed}       reconnected, and subscribed again
 //   "error"     {error, channel}      a subscription was refused when subscribing again
+//   "notrecovered" {channel, params}  publications of a history channel may be missing
 
 /** The server answered a request with an error frame. */
 export class ActionError extends Error {
@@ -157,12 +164,12 @@ export class Client {
    * subscription's data frames. Returns {channel, params, ready, unsubscribe()}: `ready` resolves
    * once subscribed and rejects with ActionError if the server refuses.
    */
-  subscribe(name, params = {}, onData = () => {}) {
+  subscribe(name, params = {}, onData = () => {}, options = {}) {
     const key = `${name}\u0000${JSON.stringify(params)}`;
     let subscription = this._subscriptions.get(key);
-    const handler = { onData };
+    const handler = { onData, onNotRecovered: options.onNotRecovered };
     if (subscription === undefined) {
-      subscription = { key, channel: name, params, handlers: new Set() };
+      subscription = { key, channel: name, params, handlers: new Set(), position: null };
       subscription.ready = new Promise((resolve, reject) => {
         subscription.markReady = resolve;
         subscription.markFailed = reject;
@@ -238,9 +245,44 @@ export class Client {
     });
   }
 
-  _resumeOptions(_subscription) {
-    // The place to add {since: {offset, epoch}} when resubscribing to a channel with history.
-    return {};
+  _resumeOptions(subscription) {
+    // On a channel with history: resume from the last publication received.
+    if (subscription.position === null) return {};
+    const [offset, epoch] = subscription.position;
+    return { extra: { since: { offset, epoch } } };
+  }
+
+  /** Take the stream position from a subscribed reply (before any frame after it is handled). */
+  _noteSubscribed(subscription, reply) {
+    if (!Number.isInteger(reply.offset) || typeof reply.epoch !== "string") return;
+    if (reply.recovered === false) this._notRecovered(subscription);
+    if (reply.recovered !== true || subscription.position === null) {
+      subscription.position = [reply.offset, reply.epoch];
+    }
+  }
+
+  /** Track a data frame's position; false for a frame already delivered (skip it). */
+  _track(subscription, frame) {
+    if (!Number.isInteger(frame.offset) || typeof frame.epoch !== "string") return true;
+    const last = subscription.position;
+    if (last !== null) {
+      if (frame.epoch === last[1] && frame.offset <= last[0]) return false;
+      if (frame.epoch !== last[1] || frame.offset > last[0] + 1) this._notRecovered(subscription);
+    }
+    subscription.position = [frame.offset, frame.epoch];
+    return true;
+  }
+
+  _notRecovered(subscription) {
+    const detail = { channel: subscription.channel, params: subscription.params };
+    for (const handler of [...subscription.handlers]) {
+      try {
+        handler.onNotRecovered?.(detail);
+      } catch (error) {
+        console.error("socketapi: an onNotRecovered callback threw", error);
+      }
+    }
+    this._emit("notrecovered", detail);
   }
 
   _leave(subscription, handler) {
@@ -327,6 +369,7 @@ export class Client {
         this._resumeOptions(subscription),
       );
       if (reply.type !== "error") {
+        this._noteSubscribed(subscription, reply);
         subscription.markReady();
         return true;
       }
@@ -369,6 +412,7 @@ export class Client {
     if (frame.type === "data") {
       for (const subscription of [...this._subscriptions.values()]) {
         if (subscription.channel === frame.channel && feedsData(subscription.params, frame.params)) {
+          if (!this._track(subscription, frame)) continue;
           for (const handler of [...subscription.handlers]) {
             try {
               handler.onData(frame.data, frame);

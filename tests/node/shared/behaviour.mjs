@@ -168,4 +168,35 @@ export const tests = {
     equal(client.reconnects, 1, "counted");
     client.close();
   },
+
+  async "history: a drop recovers what was missed; a restart is reported not recovered"({ connect, restart }) {
+    const client = connect({ reconnect: { initialDelay: 1000, maxDelay: 1000, jitter: 0, maxAttempts: 60 } });
+    const other = connect();
+    const feed = inbox(8000);
+    const sub = client.subscribe("log", { name: "h" }, (data) => feed.push(data), {
+      onNotRecovered: () => feed.push("NOT RECOVERED"),
+    });
+    await sub.ready;
+    await other.action("log_say", { name: "h", text: "m1" });
+    equal(await feed.next(), "m1", "live");
+    const closed = once(client, "close");
+    let reconnected = once(client, "reconnect", 15000);
+    client._ws.close(4000); // the socket goes away under the client; the server keeps history
+    await closed;
+    await other.action("log_say", { name: "h", text: "m2" }); // while the client is away
+    await other.action("log_say", { name: "h", text: "m3" });
+    await reconnected;
+    equal(await feed.next(), "m2", "recovered 1");
+    equal(await feed.next(), "m3", "recovered 2");
+    other.close();
+    reconnected = once(client, "reconnect", 15000);
+    const lost = once(client, "notrecovered", 15000);
+    await restart(); // the new process has no history
+    await reconnected;
+    equal(await lost, { channel: "log", params: { name: "h" } }, "event");
+    equal(await feed.next(), "NOT RECOVERED", "in order");
+    await client.action("log_say", { name: "h", text: "fresh" });
+    equal(await feed.next(), "fresh", "live again");
+    client.close();
+  },
 };
