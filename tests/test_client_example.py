@@ -146,3 +146,16 @@ async def test_over_loopback_it_reconnects_and_resubscribes_after_a_server_resta
             assert (await room.receive())["text"] == "back"
             assert client.reconnects == 1
         serving.cancel()
+
+
+async def test_typed_calls_fill_in_a_dynamic_path(autojump_clock: Any) -> None:
+    async with (
+        signed_in() as client,
+        client.subscribe(chat.typing, room_id="general") as typing,
+        client.subscribe("typing/other") as other,
+    ):
+        assert typing.channel == "typing/general"
+        await client.action(chat.start_typing, room_id="general", user="ada")
+        assert await typing.receive() == {"room": "general", "user": "ada"}
+        await client.action("rooms/other/typing", user="grace")
+        assert await other.receive() == {"room": "other", "user": "grace"}

@@ -344,7 +344,14 @@ class Client:
             if args:
                 raise TypeError(f"{target!r} is called by name: pass its parameters by keyword")
             return target, params, _as_is
-        return target.name, arguments_of(target.func, args, params), decoder_for(target.func)
+        arguments = arguments_of(target.func, args, params)
+        if target.path is None:
+            return target.name, arguments, decoder_for(target.func)
+        # A dynamic path (``typing/{room_id}``): its values go into the name, not into data.
+        path_values = {
+            name: arguments.pop(name) for name in target.path.params if name in arguments
+        }
+        return target.path.format(path_values), arguments, decoder_for(target.func)
 
     async def _request(
         self,
