@@ -8,6 +8,7 @@ inspected after each message.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import pytest
@@ -16,9 +17,17 @@ import trio.testing
 from fakes import FakePeer
 from helpers import completed, data_frame, error, subscribed, unsubscribed
 
-from trio_socketapi import ClientError, Connection, RequiredOnSubscribe, Settings, SocketAPI
+from trio_socketapi import (
+    ClientError,
+    Connection,
+    History,
+    RequiredOnSubscribe,
+    Settings,
+    SocketAPI,
+)
 from trio_socketapi._dispatch import Dispatcher
-from trio_socketapi._hub import Hub
+from trio_socketapi._history import Entry, Replay, Since
+from trio_socketapi._hub import Hub, key_of
 from trio_socketapi._protocol import Inbound
 
 
@@ -241,3 +250,110 @@ async def test_a_publish_to_an_unknown_channel_is_an_error(setup: Setup) -> None
     assert await setup.handle(FakePeer(), "publish", "nope", {}, id=None) == [
         error("Channel 'nope' not found.")
     ]
+
+
+# --- a history channel: the replay and the publications made while it is read ------------------
+
+
+class FakeHistoryBroker:
+    """The one broker call a history subscribe makes, ``read_stream``: it runs ``during_read``
+    (publications arriving while a real broker's read is in flight), then returns ``replay``."""
+
+    def __init__(self, replay: Replay, during_read: Callable[[], None] = lambda: None) -> None:
+        self.replay = replay
+        self.during_read = during_read
+        self.reads: list[tuple[str, bytes, Since | None]] = []
+
+    async def read_stream(
+        self, channel: str, key: bytes, params: object, since: Since | None, history: History
+    ) -> Replay:
+        self.reads.append((channel, key, since))
+        await trio.lowlevel.checkpoint()
+        self.during_read()
+        return self.replay
+
+
+def history_dispatcher(broker: FakeHistoryBroker) -> tuple[Dispatcher, Hub]:
+    app = SocketAPI()
+
+    @app.channel("chat", history=History(size=10, ttl=60))
+    async def chat(room: Annotated[str, RequiredOnSubscribe], text: str = "") -> str:
+        return text  # pragma: no cover - broadcasts go through the hub directly here
+
+    core = app._core
+    hub = Hub(core.counters)
+    dispatcher = Dispatcher(
+        core.registry,
+        hub,
+        FakePolicy(True),
+        Settings(),
+        core.counters,
+        broker,
+    )
+    return dispatcher, hub
+
+
+ROOM_A = {"room": "a"}
+
+
+async def test_a_resubscribe_gets_the_replay_then_only_what_came_after_it_no_gap_no_duplicate(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    key = key_of(ROOM_A)
+    replay = Replay("e1", 5, [Entry(4, b'"four"'), Entry(5, b'"five"')])
+    hub_box: list[Hub] = []
+
+    def publish_during_read() -> None:  # offset 5 is in the replay, 6 is not
+        for offset, text in ((5, b'"five"'), (6, b'"six"')):
+            hub_box[0].publish("chat", ROOM_A, 1, text, positions={key: (offset, "e1")})
+
+    broker = FakeHistoryBroker(replay, publish_during_read)
+    dispatcher, hub = history_dispatcher(broker)
+    hub_box.append(hub)
+    peer = FakePeer()
+    inbound = Inbound("subscribe", "chat", ROOM_A, 1, since=Since(3, "e1"))
+    await dispatcher.handle(peer, inbound)
+    position = {"params": ROOM_A, "epoch": "e1"}
+    assert peer.received() == [
+        subscribed("chat", id=1, recovered=True, offset=5, epoch="e1"),
+        data_frame("chat", "four", offset=4, **position),
+        data_frame("chat", "five", offset=5, **position),
+        data_frame("chat", "six", offset=6, **position),
+    ]
+    assert broker.reads == [("chat", key, Since(3, "e1"))]
+    hub.publish("chat", ROOM_A, 1, b'"seven"', positions={key: (7, "e1")})  # live from now on
+    assert peer.received()[-1] == data_frame("chat", "seven", offset=7, **position)
+
+
+async def test_a_resubscribe_in_another_epoch_is_not_recovered_and_gets_the_new_epochs_frames(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    key = key_of(ROOM_A)
+    hub_box: list[Hub] = []
+
+    def publish_during_read() -> None:  # the stream started again: offsets restart
+        hub_box[0].publish("chat", ROOM_A, 1, b'"new"', positions={key: (1, "e2")})
+
+    dispatcher, hub = history_dispatcher(
+        FakeHistoryBroker(Replay("e2", 0, None), publish_during_read)
+    )
+    hub_box.append(hub)
+    peer = FakePeer()
+    await dispatcher.handle(peer, Inbound("subscribe", "chat", ROOM_A, 1, since=Since(9, "e1")))
+    assert peer.received() == [
+        subscribed("chat", id=1, recovered=False, offset=0, epoch="e2"),
+        data_frame("chat", "new", params=ROOM_A, offset=1, epoch="e2"),
+    ]
+
+
+async def test_a_history_read_that_fails_leaves_no_subscription_and_is_an_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    def fail() -> None:
+        raise OSError("history store unreachable")
+
+    dispatcher, hub = history_dispatcher(FakeHistoryBroker(Replay("e", 0, []), fail))
+    peer = FakePeer()
+    await dispatcher.handle(peer, Inbound("subscribe", "chat", ROOM_A, 1))
+    assert peer.received() == [error("history store unreachable", id=1, channel="chat")]
+    assert hub.subscription_count(peer) == 0
