@@ -429,3 +429,32 @@ def test_static_refuses_a_bad_path_a_missing_directory_and_a_second_mount(tmp_pa
     app.static("/static/", tmp_path)
     with pytest.raises(ValueError, match="already mounted"):
         app.static("/static", tmp_path)
+
+
+async def test_while_clients_are_closed_on_shutdown_healthz_is_503_and_handshakes_are_refused(
+    tmp_path: Path,
+) -> None:
+    from trio_socketapi.testing import upgrade_request
+
+    app = make_app(tmp_path, Settings(shutdown_timeout=3))
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            port: int = await nursery.start(app.serve, "127.0.0.1", 0)
+            # A client that completes its handshake, then never answers the 1001 close: the
+            # server waits shutdown_timeout for it, and keeps answering meanwhile.
+            stuck = await trio.open_tcp_stream("127.0.0.1", port)
+            await stuck.send_all(upgrade_request(host=f"127.0.0.1:{port}"))
+            assert (await stuck.receive_some(4096)).startswith(b"HTTP/1.1 101")
+            nursery.cancel_scope.cancel()
+            with trio.CancelScope(shield=True):
+                await trio.sleep(0.3)  # shutdown has begun
+                status, _, body = await exchange(port, get("/healthz"))
+                assert (status, body) == (503, b"shutting down")
+                late = await trio.open_tcp_stream("127.0.0.1", port)
+                async with late:
+                    await late.send_all(upgrade_request(host=f"127.0.0.1:{port}"))
+                    answer_ = b""
+                    while (chunk := await late.receive_some(4096)) and len(answer_) < 65536:
+                        answer_ += chunk
+                assert answer_.startswith(b"HTTP/1.1 503 ") and answer_.endswith(b"Shutting down")
+            await stuck.aclose()

@@ -118,10 +118,12 @@ HOST_REFUSED: Final = Refusal(400, "Invalid Host header")
 PATH_REFUSED: Final = Refusal(404, "Not Found")
 ORIGIN_REFUSED: Final = Refusal(403, "Cross-origin WebSocket connection refused")
 TOO_MANY_CONNECTIONS: Final = Refusal(503, "Too many connections")
+SHUTTING_DOWN: Final = Refusal(503, "Shutting down")
 HOOK_FAILED: Final = Refusal(500, "Internal Server Error")
 """An ``on_handshake`` hook raised something other than ``HandshakeRefused``."""
 
 HANDSHAKE_REFUSALS: Final = (
+    SHUTTING_DOWN,
     TOO_MANY_CONNECTIONS,
     HOST_REFUSED,
     PATH_REFUSED,

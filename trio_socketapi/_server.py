@@ -17,7 +17,6 @@ gone).
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import ssl
@@ -43,7 +42,14 @@ from ._listeners import open_listeners
 from ._metrics import render
 from ._open_files import ensure_open_files_for
 from ._presence import LocalPresence, encode_presence_event
-from ._protocol import CLOSE_REASONS, HOOK_FAILED, TOO_MANY_CONNECTIONS, CloseCode, to_json
+from ._protocol import (
+    CLOSE_REASONS,
+    HOOK_FAILED,
+    SHUTTING_DOWN,
+    TOO_MANY_CONNECTIONS,
+    CloseCode,
+    to_json,
+)
 from ._session import Session
 from ._settings import Settings
 from ._wire import ServerTransport, handshake_host, peer_address, release_handshake_state
@@ -97,6 +103,10 @@ class Server:
         self._connections: dict[trio.CancelScope, ServedSession | None] = {}
         self._drained = trio.Event()
         self._shutting_down = False
+        self.listening = trio.CancelScope(shield=True)
+        """Where the listeners run: shielded, so that while the clients are closed with 1001 new
+        requests are still answered (``/healthz`` with 503, a handshake with 503), and cancelled
+        once ``shutdown`` is done."""
         self._shutdown_deadline = math.inf  # after it no connection lingers any longer
 
     async def handle_stream(
@@ -236,7 +246,14 @@ class Server:
                     session.ping_if_silent(now, interval)
 
     async def shutdown(self) -> None:
-        """Close every connection with 1001, waiting at most ``shutdown_timeout`` for them."""
+        """Close every connection with 1001, waiting at most ``shutdown_timeout`` for them; then
+        stop listening."""
+        try:
+            await self._close_all()
+        finally:
+            self.listening.cancel()
+
+    async def _close_all(self) -> None:
         self._shutting_down = True
         self._shutdown_deadline = trio.current_time() + self.settings.shutdown_timeout
         for scope, session in list(self._connections.items()):
@@ -329,6 +346,8 @@ class Server:
             request.path, request.headers, peer, handshake_host(request)
         )
         try:
+            if self._shutting_down:
+                raise HandshakeRefused(*SHUTTING_DOWN)
             if self.core.counters.connections_open >= settings.max_connections:
                 raise HandshakeRefused(*TOO_MANY_CONNECTIONS)
             check_handshake(
@@ -391,11 +410,7 @@ async def serve(
     server = Server(core, settings, tls=ssl_context is not None, loopback=loopback)
     try:
         async with open_server(server) as nursery:
-            await nursery.start(
-                functools.partial(
-                    trio.serve_listeners, server.handle_stream, listeners, handler_nursery=nursery
-                )
-            )
+            await nursery.start(_listen, server, listeners, nursery)
             scheme = "wss" if ssl_context is not None else "ws"
             shown = f"[{host}]" if host and ":" in host else host or "0.0.0.0"  # IPv6 in brackets
             logger.info("serving on %s://%s:%d/", scheme, shown, bound_port)
@@ -486,6 +501,20 @@ def _log_closed(session: Session, transport: ServerTransport) -> None:
             sent[0],
             sent[1],
             transport.close_received,
+        )
+
+
+async def _listen(
+    server: Server,
+    listeners: list[Any],
+    nursery: trio.Nursery,
+    *,
+    task_status: trio.TaskStatus[list[Any]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Accept connections until ``server.shutdown`` has closed the last client."""
+    with server.listening:
+        await trio.serve_listeners(
+            server.handle_stream, listeners, handler_nursery=nursery, task_status=task_status
         )
 
 
