@@ -103,10 +103,10 @@ class Server:
         self._connections: dict[trio.CancelScope, ServedSession | None] = {}
         self._drained = trio.Event()
         self._shutting_down = False
-        self.listening = trio.CancelScope(shield=True)
-        """Where the listeners run: shielded, so that while the clients are closed with 1001 new
-        requests are still answered (``/healthz`` with 503, a handshake with 503), and cancelled
-        once ``shutdown`` is done."""
+        self.listening = trio.CancelScope()
+        """Where the listeners run: shielded once they have started (see ``serve``), so that
+        while the clients are closed with 1001 new requests are still answered (``/healthz``
+        with 503, a handshake with 503); cancelled once ``shutdown`` is done."""
         self._shutdown_deadline = math.inf  # after it no connection lingers any longer
 
     async def handle_stream(
@@ -411,6 +411,9 @@ async def serve(
     try:
         async with open_server(server) as nursery:
             await nursery.start(_listen, server, listeners, nursery)
+            # Shielded only now: a cancellation while starting must still stop the listener
+            # (trio leaves a task that is cancelled before it has started where it is).
+            server.listening.shield = True
             scheme = "wss" if ssl_context is not None else "ws"
             shown = f"[{host}]" if host and ":" in host else host or "0.0.0.0"  # IPv6 in brackets
             logger.info("serving on %s://%s:%d/", scheme, shown, bound_port)
