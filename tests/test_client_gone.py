@@ -44,12 +44,9 @@ def forever_app() -> tuple[SocketAPI, list[trio.Event]]:
     return app, cancelled
 
 
-async def open_raw(
-    server: TestServer,
-) -> trio.StapledStream[trio.testing.MemorySendStream, trio.testing.MemoryReceiveStream]:
+async def open_raw(server: TestServer) -> trio.abc.Stream:
     """An in-memory connection, handshake done, driven byte by byte."""
-    client, server_end = trio.testing.memory_stream_pair()
-    server._nursery.start_soon(server._server.handle_stream, server_end)
+    client = await server.open_stream()
     await client.send_all(upgrade_request())
     assert (await client.receive_some()).startswith(b"HTTP/1.1 101 ")
     return client
@@ -73,6 +70,7 @@ async def test_clients_that_leave_during_an_endless_inline_handler_leave_no_sess
                 if leaving == "close-frame":
                     await client.send_all(client_frame(0x8, b"\x03\xe8"))
                 elif leaving == "eof":
+                    assert isinstance(client, trio.StapledStream)
                     await client.send_stream.aclose()
                 else:
                     await trio.aclose_forcefully(client)
