@@ -352,6 +352,25 @@ async def test_a_plain_http_request_is_404() -> None:
     assert head.startswith(b"HTTP/1.1 404")
 
 
+async def test_the_native_http_routes_answer_under_asgi_too() -> None:
+    app = make_app()
+    with trio.fail_after(TIMEOUT):
+        async with hypercorn(app) as port:
+            answers = []
+            for path in (b"/healthz", b"/asyncapi.json"):
+                stream = await trio.open_tcp_stream("127.0.0.1", port)
+                await stream.send_all(
+                    b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                )
+                received = b""
+                while (chunk := await stream.receive_some()) and len(received) < 1 << 20:
+                    received += chunk
+                await stream.aclose()
+                answers.append(received)
+    assert answers[0].startswith(b"HTTP/1.1 200") and answers[0].endswith(b"\r\n\r\nok")
+    assert answers[1].startswith(b"HTTP/1.1 200") and b'"asyncapi":"3.0.0"' in answers[1]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

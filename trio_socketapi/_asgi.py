@@ -11,7 +11,8 @@ that way) calls the app with ``websocket``, ``lifespan`` and ``http`` scopes:
   paths and origins, the ``on_handshake`` hooks), refused with their HTTP status where the ASGI
   server supports the ``websocket.http.response`` extension (else with its default, 403); then an
   ``AsgiSession`` speaks the same protocol through the same dispatcher, hub and ``Outbox``.
-- ``http``: 404 (no HTTP routes here yet).
+- ``http``: the native server's HTTP routes (``/healthz``, ``/metrics``, ``/asyncapi.json``,
+  ``/socketapi.js``, ``app.static`` files; see _http.py), answered from the same pure rules.
 
 The protocol code runs on trio, so under an asyncio server (uvicorn) the lifespan startup (or,
 without one, each handshake) fails with ``NOT_ON_TRIO``, which names the ways to serve the app;
@@ -37,6 +38,8 @@ from ._counters import Counters
 from ._dispatch import Dispatcher
 from ._frames import text_frame, text_payloads
 from ._handshake import HandshakeRefused, check_handshake
+from ._http import HttpRequest, Site, StaticFile, answer
+from ._http_io import read_static
 from ._hub import Hub
 from ._outbox import Outbox, Put
 from ._protocol import (
@@ -90,7 +93,7 @@ class AsgiApp:
         """Serve one ASGI scope."""
         kind = scope["type"]
         if kind == "http":
-            await _not_found(send)
+            await self._http(scope, send)
             return
         library = _async_library()
         if library != "trio":
@@ -112,6 +115,13 @@ class AsgiApp:
             await self._websocket(scope, receive, send)
         else:
             raise ValueError(f"unknown ASGI scope type {kind!r}")
+
+    async def _http(self, scope: Scope, send: Send) -> None:
+        if _async_library() != "trio":  # the routes read files on trio's threads
+            await _not_found(send)
+            return
+        server = self._server or Server(self._app._core, self._app.settings)
+        await _answer_http(scope, send, server.http_site())
 
     @asynccontextmanager
     async def serving(self) -> AsyncIterator[None]:
@@ -400,6 +410,31 @@ async def _refuse(scope: Scope, send: Send, status: int, reason: str) -> None:
         await send({"type": "websocket.http.response.body", "body": body})
     else:
         await send({"type": "websocket.close", "code": CloseCode.POLICY_VIOLATION})
+
+
+async def _answer_http(scope: Scope, send: Send, site: Site) -> None:
+    """Answer an ``http`` scope by the native server's routes (``_http.answer``)."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", []):
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    path = scope.get("raw_path") or scope.get("path", "/").encode()
+    target = path.decode("latin-1") if isinstance(path, bytes) else str(path)
+    method = str(scope.get("method", "GET"))
+    request = HttpRequest(method, target, f"HTTP/{scope.get('http_version', '1.1')}", headers)
+    outcome = answer(request, site)
+    response = await read_static(outcome) if isinstance(outcome, StaticFile) else outcome
+    response_headers = [
+        (b"content-type", response.content_type.encode("latin-1")),
+        (b"content-length", str(len(response.body)).encode()),
+        (b"x-content-type-options", b"nosniff"),
+        *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers),
+    ]
+    await send(
+        {"type": "http.response.start", "status": response.status, "headers": response_headers}
+    )
+    body = b"" if method == "HEAD" else response.body
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _not_found(send: Send) -> None:
