@@ -36,21 +36,17 @@ import trio
 from ._connection import Connection
 from ._counters import Counters
 from ._dispatch import Dispatcher
-from ._frames import text_frame, text_payloads
+from ._frames import text_payloads
 from ._handshake import HandshakeRefused, check_handshake
 from ._http import HttpRequest, Site, StaticFile, answer
 from ._http_io import read_static
 from ._hub import Hub
-from ._outbox import Outbox, Put
+from ._peer import PeerSession
 from ._protocol import (
-    CLOSE_REASONS,
     HOOK_FAILED,
     TOO_MANY_CONNECTIONS,
     CloseCode,
-    Inbound,
-    ProtocolError,
     Refusal,
-    parse_inbound,
 )
 from ._server import Server, open_server
 from ._settings import Settings
@@ -216,12 +212,10 @@ class AsgiApp:
         )
 
 
-class AsgiSession:
+class AsgiSession(PeerSession):
     """One accepted ASGI WebSocket: the reader, the ``Outbox`` on ASGI ``send``, the close.
 
-    The same rules as the native ``Session``: messages without an ``id`` one after another,
-    those with one concurrently up to ``max_in_flight``; a broadcast never waits (a full outbox
-    closes with 1013 or drops the oldest data frame, as configured); replies wait for room.
+    The same rules as the native ``Session`` (both are a ``PeerSession``, see _peer.py).
     Keepalive pings are the ASGI server's, so ``ping_if_silent`` does nothing.
     """
 
@@ -235,52 +229,18 @@ class AsgiSession:
         settings: Settings,
         counters: Counters,
     ) -> None:
-        self.connection = connection
-        self.close_code: CloseCode | None = None
-        self.close_reason: str | None = None
         self._receive = receive
         self._send = send
-        self._dispatcher = dispatcher
-        self._hub = hub
-        self._settings = settings
-        self._counters = counters
-        self._nursery: trio.Nursery | None = None
         self._client_gone = False  # disconnected, or a send failed: nothing more can be sent
-        self._outbox = Outbox(
-            None,
-            self._send_frames,
-            size=settings.outbox_size,
-            drop_oldest=settings.slow_consumer_policy == "drop_oldest",
-            close_timeout=settings.close_timeout,
+        super().__init__(
+            connection,
+            dispatcher,
+            hub,
+            settings,
+            counters,
+            write_nowait=None,
+            send_all=self._send_frames,
         )
-
-    def deliver(self, frame: bytes) -> None:
-        """Queue a broadcast frame without waiting; a full outbox closes the session."""
-        put = self._outbox.put_data(frame)
-        if put is Put.SENT:
-            self._counters.messages_out += 1
-        elif put is Put.SENT_DROPPING_OLDEST:
-            self._counters.frames_dropped += 1
-            self._counters.messages_out += 1
-        elif put is Put.FULL:
-            self._counters.slow_consumer_closes += 1
-            logger.warning("slow consumer %s closed (1013)", self.connection.remote)
-            self.close(CloseCode.TRY_AGAIN_LATER)
-
-    async def send(self, frame: bytes) -> None:
-        """Queue a reply frame, waiting for room; dropped if the session is closing."""
-        if await self._outbox.put_reply(frame):
-            self._counters.messages_out += 1
-
-    def close(self, code: CloseCode, reason: str | None = None) -> None:
-        """Stop the session and close the connection with ``code`` (the first code wins)."""
-        if self.close_code is None:
-            self.close_code = code
-            self.close_reason = reason or CLOSE_REASONS[code]
-            self._hub.remove(self)
-        self._outbox.close()
-        if self._nursery is not None:
-            self._nursery.cancel_scope.cancel()
 
     def ping_if_silent(self, now: float, interval: float) -> None:
         """Nothing: the ASGI server keeps the connection alive."""
@@ -337,7 +297,6 @@ class AsgiSession:
             raise trio.BrokenResourceError("connection closed") from exc
 
     async def _read_loop(self, nursery: trio.Nursery) -> None:
-        in_flight: trio.Semaphore | None = None  # made on the first message with an id
         limit = self._settings.max_message_size
         while True:
             message = await self._receive()
@@ -352,24 +311,7 @@ class AsgiSession:
             if size > limit:
                 self.close(CloseCode.MESSAGE_TOO_BIG)
                 return
-            try:
-                inbound = parse_inbound(raw)
-            except ProtocolError as error:
-                await self.send(text_frame(error.encode()))
-                continue
-            if inbound.id is None:
-                await self._dispatcher.handle(self, inbound)
-            else:
-                if in_flight is None:
-                    in_flight = trio.Semaphore(self._settings.max_in_flight)
-                await in_flight.acquire()
-                nursery.start_soon(self._handle_concurrently, inbound, in_flight)
-
-    async def _handle_concurrently(self, inbound: Inbound, in_flight: trio.Semaphore) -> None:
-        try:
-            await self._dispatcher.handle(self, inbound)
-        finally:
-            in_flight.release()
+            await self.handle_message(raw, nursery)
 
 
 def _async_library() -> str:

@@ -29,25 +29,16 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 from ._connection import Connection
 from ._counters import Counters
 from ._dispatch import Dispatcher
-from ._frames import text_frame
 from ._hub import Hub
-from ._outbox import FULL, SENT, SENT_DROPPING_OLDEST, Outbox
-from ._protocol import (
-    CLOSE_REASONS,
-    IDLE_TIMEOUT_REASON,
-    PING_TIMEOUT_REASON,
-    CloseCode,
-    Inbound,
-    ProtocolError,
-    parse_inbound,
-)
+from ._peer import PeerSession
+from ._protocol import IDLE_TIMEOUT_REASON, PING_TIMEOUT_REASON, CloseCode
 from ._settings import Settings
 from ._wire import nowait_writer, raw_socket, send_frames
 
 logger = logging.getLogger("trio_socketapi")
 
 
-class Session:
+class Session(PeerSession):
     """The server side of one open WebSocket connection."""
 
     def __init__(
@@ -59,22 +50,16 @@ class Session:
         settings: Settings,
         counters: Counters,
     ) -> None:
-        self.connection = connection
-        self.close_code: CloseCode | None = None
-        self.close_reason: str | None = None
         self.ws = ws
-        self._dispatcher = dispatcher
-        self._hub = hub
-        self._settings = settings
-        self._counters = counters
-        self._nursery: trio.Nursery | None = None
         sock = raw_socket(ws)
-        self._outbox = Outbox(
-            None if sock is None else nowait_writer(ws, sock),
-            self._send_frames,
-            size=settings.outbox_size,
-            drop_oldest=settings.slow_consumer_policy == "drop_oldest",
-            close_timeout=settings.close_timeout,
+        super().__init__(
+            connection,
+            dispatcher,
+            hub,
+            settings,
+            counters,
+            write_nowait=None if sock is None else nowait_writer(ws, sock),
+            send_all=self._send_frames,
         )
         self._last_heard = trio.current_time()
         self._pinging = False
@@ -82,37 +67,10 @@ class Session:
         # A text message of up to this many characters cannot exceed the byte limit.
         self._text_chars_unchecked = settings.max_message_size // 4
 
-    def deliver(self, frame: bytes) -> None:
-        """Send or queue a broadcast frame without waiting; a full outbox closes the session."""
-        put = self._outbox.put_data(frame)
-        if put is SENT:
-            self._counters.messages_out += 1
-        elif put is SENT_DROPPING_OLDEST:
-            self._counters.frames_dropped += 1
-            self._counters.messages_out += 1
-        elif put is FULL:
-            self._counters.slow_consumer_closes += 1
-            logger.warning("slow consumer %s closed (1013)", self.connection.remote)
-            self.close(CloseCode.TRY_AGAIN_LATER)
-
-    async def send(self, frame: bytes) -> None:
-        """Send or queue a reply frame, waiting for room; dropped if the session is closing."""
-        if await self._outbox.put_reply(frame):
-            self._counters.messages_out += 1
-
     @property
     def frame_aligned(self) -> bool:
         """Whether the stream ends on a frame boundary, so a close frame may still follow."""
         return self._outbox.frame_aligned
-
-    def close(self, code: CloseCode, reason: str | None = None) -> None:
-        """Stop the session and close the connection with ``code`` (the first code wins)."""
-        if self.close_code is None:
-            self.close_code = code
-            self.close_reason = reason or CLOSE_REASONS[code]
-            self._hub.remove(self)
-        self._outbox.close()
-        self._cancel()
 
     def notice_client_gone(self) -> None:
         """The client closed, sent EOF or reset (or the connection is closing): if the reader is
@@ -152,11 +110,6 @@ class Session:
             with trio.move_on_after(self._settings.close_timeout):
                 await self.ws.aclose(self.close_code, self.close_reason)
 
-    def _cancel(self) -> None:
-        """Stop the reader and the tasks it started (the outbox's writer is shielded from this)."""
-        if self._nursery is not None:
-            self._nursery.cancel_scope.cancel()
-
     async def _send_frames(self, frames: bytes) -> None:
         """The outbox's waiting write: a failed connection stops the session too."""
         try:
@@ -168,7 +121,6 @@ class Session:
     # -- reading ------------------------------------------------------------------------------
 
     async def _read_loop(self, nursery: trio.Nursery) -> None:
-        in_flight: trio.Semaphore | None = None  # made on the first message with an id
         idle_timeout = self._settings.idle_timeout
         while True:
             self._reader_busy = False
@@ -197,18 +149,7 @@ class Session:
                 # trio-websocket counts a text message's characters; the limit is in bytes.
                 self.close(CloseCode.MESSAGE_TOO_BIG)
                 return
-            try:
-                inbound = parse_inbound(raw)
-            except ProtocolError as error:
-                await self.send(text_frame(error.encode()))
-                continue
-            if inbound.id is None:
-                await self._dispatcher.handle(self, inbound)
-            else:
-                if in_flight is None:
-                    in_flight = trio.Semaphore(self._settings.max_in_flight)
-                await in_flight.acquire()
-                nursery.start_soon(self._handle_concurrently, inbound, in_flight)
+            await self.handle_message(raw, nursery)
 
     async def _ping(self) -> None:
         """Ping and wait for the pong; close with 1008 if it does not come in time."""
@@ -225,9 +166,3 @@ class Session:
             self._last_heard = trio.current_time()
         finally:
             self._pinging = False
-
-    async def _handle_concurrently(self, inbound: Inbound, in_flight: trio.Semaphore) -> None:
-        try:
-            await self._dispatcher.handle(self, inbound)
-        finally:
-            in_flight.release()
