@@ -3,7 +3,9 @@
 //  2. the example app's chat page: three pages in two rooms each see only their room, presence,
 //     notifications and the analytics feed reach them, and after the server restarts every page
 //     reconnects and resubscribes;
-//  3. a screenshot of two chatting pages (docs/chat.png with UPDATE_SCREENSHOT=1, else
+//  3. the JS client drives the example's remaining actions and channels: the clock's background
+//     tick, update_status by user id, and the dynamic typing/{room_id} channel;
+//  4. a screenshot of two chatting pages (docs/chat.png with UPDATE_SCREENSHOT=1, else
 //     tests/node/output/chat.png).
 // Prints one line per check and "browser: N passed, M failed"; exits 1 if any failed.
 
@@ -144,6 +146,105 @@ async function chatTests(context, server) {
   for (const page of [ada, grace, linus]) await page.close();
 }
 
+// Runs in the page: the example's actions and channels the chat page itself does not use.
+async function driveTheRest() {
+  const { connect } = await import("/socketapi.js");
+  const client = connect(`ws://${location.host}/`, { timeout: 3000 });
+  const within = (promise, ms, what) =>
+    Promise.race([
+      promise,
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`no ${what} in ${ms} ms`)), ms)),
+    ]);
+  const frames = (name, params = {}) => {
+    const seen = [];
+    const waiters = [];
+    const sub = client.subscribe(name, params, (data, frame) => {
+      seen.push(frame);
+      waiters.splice(0).forEach((wake) => wake());
+    });
+    const count = (n, ms) =>
+      within(
+        (async () => {
+          while (seen.length < n) await new Promise((wake) => waiters.push(wake));
+          return seen;
+        })(),
+        ms,
+        `${n} frame(s) on ${name}`,
+      );
+    return { sub, seen, count };
+  };
+  const fail = (message) => {
+    throw new Error(message);
+  };
+  try {
+    // clock: the default response on subscribing, then one tick of the background task.
+    const clock = frames("clock");
+    await clock.sub.ready;
+    const [first, tick] = await clock.count(2, 3000);
+    for (const frame of [first, tick]) {
+      if (frame.channel !== "clock" || Number.isNaN(Date.parse(frame.data))) {
+        fail(`clock: ${JSON.stringify(frame)}`);
+      }
+    }
+    if (!(Date.parse(tick.data) > Date.parse(first.data))) {
+      fail("the tick is not later than the first time");
+    }
+    clock.sub.unsubscribe();
+
+    // update_status by user id: the reply is the updated user, and user_status subscribers hear it.
+    const status = frames("user_status");
+    await status.sub.ready;
+    const user = await client.action("update_status", { user_id: 3, status: "away" });
+    if (user.id !== 3 || user.name !== "Linus" || user.status !== "away") {
+      fail(`update_status: ${JSON.stringify(user)}`);
+    }
+    const [heard] = await status.count(1, 3000);
+    if (heard.data.user_id !== 3 || heard.data.status !== "away") {
+      fail(`user_status: ${JSON.stringify(heard)}`);
+    }
+    let refused = null;
+    await client
+      .action("update_status", { user_id: 3, status: "asleep" })
+      .catch((error) => (refused = error));
+    if (refused === null || !Array.isArray(refused.errors)) {
+      fail("a wrong status was not refused with errors");
+    }
+
+    // typing/{room_id}: the action rooms/{room_id}/typing reaches that room's subscribers only.
+    const roomA = frames("typing/a");
+    const roomB = frames("typing/b");
+    await Promise.all([roomA.sub.ready, roomB.sub.ready]);
+    await client.action("rooms/a/typing", { user: "ada" });
+    await client.action("rooms/b/typing", { user: "grace" });
+    const [typedA] = await roomA.count(1, 3000);
+    const [typedB] = await roomB.count(1, 3000);
+    if (typedA.channel !== "typing/a" || typedA.data.room !== "a" || typedA.data.user !== "ada") {
+      fail(`typing/a: ${JSON.stringify(typedA)}`);
+    }
+    if (typedB.channel !== "typing/b" || typedB.data.user !== "grace") {
+      fail(`typing/b: ${JSON.stringify(typedB)}`);
+    }
+    if (roomA.seen.length !== 1 || roomB.seen.length !== 1) {
+      fail("a room heard another room's typing");
+    }
+  } finally {
+    client.close();
+  }
+}
+
+async function exampleChannelTests(context, server) {
+  await check("example: clock ticks, update_status by id, typing/{room_id} per room", async () => {
+    const page = await context.newPage();
+    page.on("pageerror", (error) => console.log(`  page error: ${error}`));
+    await page.goto(server.httpUrl);
+    try {
+      await page.evaluate(driveTheRest);
+    } finally {
+      await page.close();
+    }
+  });
+}
+
 async function screenshot(context, server) {
   await check("screenshot: two pages chatting", async () => {
     const page = await context.newPage();
@@ -190,6 +291,7 @@ try {
   const chat = await new AppServer("main:app", { cwd: EXAMPLE_DIR }).start();
   try {
     await chatTests(context, chat);
+    await exampleChannelTests(context, chat);
     await screenshot(context, chat);
   } finally {
     await chat.stop();
