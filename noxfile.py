@@ -40,12 +40,13 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def compat(session: nox.Session) -> None:
     """Differential test: every core exchange against socketapi 0.2.0 and trio_socketapi, and
-    the Python client's ``compat=True`` mode against socketapi."""
+    the Python and JS clients' compat modes against socketapi."""
     session.install("-e", ".[test]", "socketapi==0.2.0", "uvicorn")
     session.run(
         "pytest",
         "tests/test_socketapi_compat.py",
         "tests/test_client_compat.py",
+        "tests/test_js_compat.py",
         "-p",
         "no:cacheprovider",
     )

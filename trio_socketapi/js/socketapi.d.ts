@@ -36,6 +36,8 @@ export interface ConnectOptions {
   /** Backoff settings, or false to close the client when the connection drops. */
   reconnect?: ReconnectOptions | false;
   protocols?: string | string[];
+  /** The server is socketapi 0.2.0 (no ids): one request at a time, replies matched by order. */
+  compat?: boolean;
 }
 
 export interface RequestOptions {

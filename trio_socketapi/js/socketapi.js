@@ -105,7 +105,9 @@ const REPLY_TYPES = new Set(["action", "subscribed", "unsubscribed", "published"
  * connection opens wait for it (within their timeout).
  *
  * options: WebSocket (an implementation, default globalThis.WebSocket), timeout (ms per request,
- * default 10000), reconnect (backoff settings, or false to close on a drop), protocols.
+ * default 10000), reconnect (backoff settings, or false to close on a drop), protocols, compat
+ * (true for a socketapi 0.2.0 server, which knows no id: one request at a time, replies matched
+ * by order, data frames routed by channel alone; a queued request's timeout starts when sent).
  */
 export function connect(url, options = {}) {
   return new Client(url, options);
@@ -133,6 +135,9 @@ export class Client {
     this._closed = null; // the ClientClosedError once closed for good
     this._nextId = 1;
     this._pending = new Map(); // id -> {resolve, reject, channel}
+    this._compat = options.compat === true;
+    this._inOrder = []; // compat: the sent requests, oldest first ({..., abandoned} once timed out)
+    this._turn = Promise.resolve(); // compat: settles when the previous request has
     this._waitingForOpen = new Set(); // callbacks run when a connection opens or the client closes
     this._subscriptions = new Map(); // key -> {channel, params, handlers: Set}
     this._listeners = new Map();
@@ -207,7 +212,14 @@ export class Client {
 
   // -- requests --------------------------------------------------------------------------------
 
-  _request(type, channel, params, { timeout, extra } = {}) {
+  _request(type, channel, params, options = {}) {
+    if (!this._compat) return this._send(type, channel, params, options);
+    const turn = this._turn.then(() => this._send(type, channel, params, options));
+    this._turn = turn.catch(() => {});
+    return turn;
+  }
+
+  _send(type, channel, params, { timeout, extra } = {}) {
     return new Promise((resolve, reject) => {
       if (this._closed) {
         reject(this._closed);
@@ -215,9 +227,11 @@ export class Client {
       }
       const ms = timeout ?? this.timeout;
       let id = null;
+      let entry = null;
       let waiting = null;
       const timer = setTimeout(() => {
         if (id !== null) this._pending.delete(id);
+        if (entry !== null) entry.abandoned = true; // its late reply is still taken in order
         if (waiting !== null) this._waitingForOpen.delete(waiting);
         reject(new TimeoutError(`no reply to ${type} ${JSON.stringify(channel)} in ${ms} ms`));
       }, ms);
@@ -231,8 +245,15 @@ export class Client {
           settle(reject)(this._closed);
           return;
         }
+        const request = { resolve: settle(resolve), reject: settle(reject), channel };
+        if (this._compat) {
+          entry = { ...request, abandoned: false };
+          this._inOrder.push(entry);
+          this._ws.send(JSON.stringify({ type, channel, data: params }));
+          return;
+        }
         id = this._nextId++;
-        this._pending.set(id, { resolve: settle(resolve), reject: settle(reject), channel });
+        this._pending.set(id, request);
         const message = { type, channel, data: params, id, ...(extra ?? {}) };
         this._ws.send(JSON.stringify(message));
       };
@@ -411,7 +432,8 @@ export class Client {
     if (frame === null || typeof frame !== "object" || typeof frame.type !== "string") return;
     if (frame.type === "data") {
       for (const subscription of [...this._subscriptions.values()]) {
-        if (subscription.channel === frame.channel && feedsData(subscription.params, frame.params)) {
+        const fed = this._compat || feedsData(subscription.params, frame.params);
+        if (subscription.channel === frame.channel && fed) {
           if (!this._track(subscription, frame)) continue;
           for (const handler of [...subscription.handlers]) {
             try {
@@ -424,7 +446,13 @@ export class Client {
       }
       return;
     }
-    if (!REPLY_TYPES.has(frame.type) || frame.id === undefined) return;
+    if (!REPLY_TYPES.has(frame.type)) return;
+    if (this._compat) {
+      const entry = this._inOrder.shift();
+      if (entry !== undefined && !entry.abandoned) entry.resolve(frame);
+      return;
+    }
+    if (frame.id === undefined) return;
     const pending = this._pending.get(frame.id);
     if (pending === undefined) return; // timed out already
     this._pending.delete(frame.id);
@@ -432,8 +460,9 @@ export class Client {
   }
 
   _failPending(message) {
-    const pending = [...this._pending.values()];
+    const pending = [...this._pending.values(), ...this._inOrder];
     this._pending.clear();
+    this._inOrder = [];
     for (const request of pending) {
       request.reject(new ConnectionLostError(`${message} before the reply to ${JSON.stringify(request.channel)}`));
     }
@@ -446,8 +475,9 @@ export class Client {
     const waiting = [...this._waitingForOpen];
     this._waitingForOpen.clear();
     for (const send of waiting) send(); // each rejects with the closing error
-    for (const request of [...this._pending.values()]) request.reject(error);
+    for (const request of [...this._pending.values(), ...this._inOrder]) request.reject(error);
     this._pending.clear();
+    this._inOrder = [];
     this._subscriptions.clear();
     const ws = this._ws;
     if (ws !== null) {
