@@ -37,14 +37,13 @@ from ._connection import Connection
 from ._counters import Counters
 from ._dispatch import Dispatcher
 from ._frames import text_payloads
-from ._handshake import HandshakeRefused, check_handshake
+from ._handshake import HandshakeRefused
 from ._http import HttpRequest, Site, StaticFile, answer
 from ._http_io import read_static
 from ._hub import Hub
 from ._peer import PeerSession
 from ._protocol import (
     HOOK_FAILED,
-    TOO_MANY_CONNECTIONS,
     CloseCode,
     Refusal,
 )
@@ -75,7 +74,6 @@ NOT_STARTED = (
 
 NOT_SERVING: Final = Refusal(503, "Service Unavailable")
 """A handshake while the app's ASGI lifespan has not started it (or has ended it)."""
-SHUTTING_DOWN: Final = Refusal(503, "Shutting down")
 
 
 class AsgiApp:
@@ -162,38 +160,14 @@ class AsgiApp:
             return
         connection = _connection_of(scope)
         settings = server.settings
-        try:
-            with trio.fail_after(settings.handshake_timeout):
-                if server.shutting_down:
-                    raise HandshakeRefused(*SHUTTING_DOWN)
-                if server.core.counters.connections_open >= settings.max_connections:
-                    raise HandshakeRefused(*TOO_MANY_CONNECTIONS)
-                check_handshake(
-                    connection.path,
-                    connection.headers,
-                    scope.get("scheme") == "wss",
-                    server.allowed_hosts,
-                    settings.allowed_paths,
-                    settings.allowed_origins,
-                )
-                for hook in server.core.handshake_hooks:
-                    await hook(connection)
-        except HandshakeRefused as refused:
+        with trio.move_on_after(settings.handshake_timeout) as timer:
+            refused = await server.admit(connection, tls=scope.get("scheme") == "wss")
+        if timer.cancelled_caught:  # a hook that took too long
             server.core.counters.handshakes_refused += 1
-            logger.warning(
-                "handshake refused: %s %s origin=%s -> %d %s",
-                _peer_text(connection.remote),
-                connection.path,
-                connection.headers.get("origin"),
-                refused.status_code,
-                refused.reason,
-            )
+            logger.error("handshake hooks timed out for %s", _peer_text(connection.remote))
+            refused = HandshakeRefused(*HOOK_FAILED)
+        if refused is not None:
             await _refuse(scope, send, refused.status_code, refused.reason)
-            return
-        except Exception:
-            server.core.counters.handshakes_refused += 1
-            logger.exception("handshake hook failed for %s", _peer_text(connection.remote))
-            await _refuse(scope, send, *HOOK_FAILED)
             return
         await send({"type": "websocket.accept"})
         session = AsgiSession(

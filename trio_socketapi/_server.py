@@ -323,6 +323,48 @@ class Server:
             bounded.shield = True
             await self._dispatcher.announce_leaves(client_id, left)
 
+    async def admit(self, connection: Connection, *, tls: bool) -> HandshakeRefused | None:
+        """Apply the handshake rules to ``connection``: draining, the connection limit, host,
+        path and origin, then the app's hooks in order.
+
+        Returns ``None`` to accept, or the refusal to answer with, counted and logged (a hook
+        that raises anything but ``HandshakeRefused`` refuses with 500, its traceback logged).
+        Both the native server and the ASGI entry point admit clients through here.
+        """
+        settings = self.settings
+        try:
+            if self._shutting_down:
+                raise HandshakeRefused(*SHUTTING_DOWN)
+            if self.core.counters.connections_open >= settings.max_connections:
+                raise HandshakeRefused(*TOO_MANY_CONNECTIONS)
+            check_handshake(
+                connection.path,
+                connection.headers,
+                tls,
+                self.allowed_hosts,
+                settings.allowed_paths,
+                settings.allowed_origins,
+            )
+            for hook in self.core.handshake_hooks:
+                await hook(connection)
+        except HandshakeRefused as refused:
+            self.core.counters.handshakes_refused += 1
+            logger.warning(
+                "handshake refused: %s %s host=%s origin=%s -> %d %s",
+                _peer_text(connection.remote),
+                connection.path,
+                connection.headers.get("host"),
+                connection.headers.get("origin"),
+                refused.status_code,
+                refused.reason,
+            )
+            return refused
+        except Exception:
+            self.core.counters.handshakes_refused += 1
+            logger.exception("handshake hook failed for %s", _peer_text(connection.remote))
+            return HandshakeRefused(*HOOK_FAILED)
+        return None
+
     async def _open_session(
         self,
         nursery: trio.Nursery,
@@ -345,39 +387,9 @@ class Server:
         connection = Connection.from_handshake(
             request.path, request.headers, peer, handshake_host(request)
         )
-        try:
-            if self._shutting_down:
-                raise HandshakeRefused(*SHUTTING_DOWN)
-            if self.core.counters.connections_open >= settings.max_connections:
-                raise HandshakeRefused(*TOO_MANY_CONNECTIONS)
-            check_handshake(
-                connection.path,
-                connection.headers,
-                self.tls,
-                self.allowed_hosts,
-                settings.allowed_paths,
-                settings.allowed_origins,
-            )
-            for hook in self.core.handshake_hooks:
-                await hook(connection)
-        except HandshakeRefused as refused:
-            self.core.counters.handshakes_refused += 1
-            logger.warning(
-                "handshake refused: %s %s host=%s origin=%s -> %d %s",
-                _peer_text(peer),
-                connection.path,
-                connection.headers.get("host"),
-                connection.headers.get("origin"),
-                refused.status_code,
-                refused.reason,
-            )
+        refused = await self.admit(connection, tls=self.tls)
+        if refused is not None:
             await request.reject(refused.status_code, body=refused.reason.encode())
-            transport.note_refused()
-            return None
-        except Exception:
-            self.core.counters.handshakes_refused += 1
-            logger.exception("handshake hook failed for %s", _peer_text(peer))
-            await request.reject(HOOK_FAILED.status, body=HOOK_FAILED.reason.encode())
             transport.note_refused()
             return None
         ws = await request.accept()
