@@ -13,8 +13,16 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
-from test_asgi import TIMEOUT, client, hypercorn, make_app, receive, request
-from trio_websocket import ConnectionRejected
+from test_asgi import (
+    TIMEOUT,
+    client,
+    client_of_stopping_server,
+    hypercorn,
+    make_app,
+    receive,
+    request,
+)
+from trio_websocket import ConnectionClosed, ConnectionRejected
 
 from trio_socketapi import Connection
 
@@ -83,3 +91,16 @@ async def test_allowed_paths_are_relative_to_the_mount() -> None:
                 async with client(port, "/ws/other"):
                     pass
             assert refused.value.status_code == 404
+
+
+async def test_a_mounted_app_closes_its_clients_with_1001_when_the_server_stops() -> None:
+    socket_app = make_app()
+    web = Starlette(routes=[Mount("/ws", app=socket_app)], lifespan=socket_app.asgi_lifespan)
+    with trio.fail_after(TIMEOUT):
+        async with client_of_stopping_server(web, "/ws/") as (ws, stop):
+            stop.set()
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await ws.get_message()
+    assert closed.value.reason.code == 1001
+    assert socket_app.counters.connections_open == 0
