@@ -26,7 +26,6 @@ path are split back into messages for ``websocket.send``).
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Final
@@ -34,12 +33,9 @@ from typing import TYPE_CHECKING, Any, Final
 import sniffio
 import trio
 
-if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
-
 from ._connection import Connection
 from ._counters import Counters
-from ._dispatch import Dispatcher
+from ._dispatch import Dispatcher, is_cancellation
 from ._frames import text_payloads
 from ._handshake import HandshakeRefused
 from ._http import HttpRequest, Site, StaticFile, answer
@@ -237,7 +233,7 @@ class AsgiSession(PeerSession):
                     self._outbox.close()
                     nursery.cancel_scope.cancel()
         except BaseException as exc:
-            if not _is_cancellation(exc):
+            if not is_cancellation(exc):
                 raise
             # The ASGI server is stopping this connection (its own shutdown): say so.
             self.close(CloseCode.GOING_AWAY)
@@ -292,13 +288,6 @@ class AsgiSession(PeerSession):
                 self.close(CloseCode.MESSAGE_TOO_BIG)
                 return
             await self.handle_message(raw, nursery)
-
-
-def _is_cancellation(exc: BaseException) -> bool:
-    """Whether ``exc`` is ``trio.Cancelled``, bare or grouped by a nursery, and nothing else."""
-    if isinstance(exc, BaseExceptionGroup):
-        return all(_is_cancellation(inner) for inner in exc.exceptions)
-    return isinstance(exc, trio.Cancelled)
 
 
 def _async_library() -> str:

@@ -127,7 +127,7 @@ class Dispatcher:
                 str(exc), id=inbound.id, channel=inbound.channel, errors=exc.errors
             )
         except BaseException as exc:
-            if _is_cancellation(exc):
+            if is_cancellation(exc):
                 raise
             reply = encode_error(self._describe(exc), id=inbound.id, channel=inbound.channel)
         if reply is not None:
@@ -354,12 +354,12 @@ def _error_reply(inbound: Inbound, text: str) -> bytes:
     return encode_error(text, id=inbound.id, channel=inbound.channel)
 
 
-def _is_cancellation(exc: BaseException) -> bool:
-    """Whether ``exc`` is (or holds) the cancellation of the handler's task."""
+def is_cancellation(exc: BaseException) -> bool:
+    """Whether ``exc`` is (or holds, grouped by a nursery) the cancellation of the current task."""
     if isinstance(exc, (trio.Cancelled, GeneratorExit)):
         return True
     if isinstance(exc, BaseExceptionGroup):
-        return any(_is_cancellation(inner) for inner in exc.exceptions)
+        return any(is_cancellation(inner) for inner in exc.exceptions)
     return False
 
 
