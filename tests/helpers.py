@@ -1,4 +1,5 @@
-"""What many test files share: the frames the server sends, and a free loopback port.
+"""What many test files share: the frames the server sends, a free loopback port, and waiting
+for a server in a subprocess to listen on it.
 
 The frame builders return the dict a client parses, with one signature each: the frame's own
 fields first, anything more (``id``, ``params``, ``errors``) as keyword arguments added as they
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import socket
 from typing import Any
+
+import trio
 
 
 def completed(channel: str, data: Any = None, **extra: Any) -> dict[str, Any]:
@@ -53,3 +56,15 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+async def wait_until_listening(port: int) -> None:
+    """Return once something accepts TCP on loopback ``port`` (the caller bounds the wait)."""
+    while True:
+        try:
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+        except OSError:
+            await trio.sleep(0.05)
+        else:
+            await stream.aclose()
+            return

@@ -14,7 +14,6 @@ import asyncio
 import functools
 import json
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ from typing import Annotated, Any
 
 import pytest
 import trio
+from helpers import free_port, wait_until_listening
 from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 from hypercorn.utils import LifespanFailureError
@@ -374,16 +374,9 @@ async def test_the_native_http_routes_answer_under_asgi_too() -> None:
     assert answers[1].startswith(b"HTTP/1.1 200") and b'"asyncapi":"3.0.0"' in answers[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
 async def test_the_hypercorn_trio_command_line_serves_the_example_app(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "hypercorn.log"
     command = [sys.executable, "-m", "hypercorn", "-k", "trio", "--bind", f"127.0.0.1:{port}"]
     command += ["--graceful-timeout", "1", "main:app"]
@@ -393,14 +386,7 @@ async def test_the_hypercorn_trio_command_line_serves_the_example_app(tmp_path: 
         )
     try:
         with trio.fail_after(TIMEOUT):
-            while True:
-                try:
-                    stream = await trio.open_tcp_stream("127.0.0.1", port)
-                except OSError:
-                    await trio.sleep(0.05)
-                else:
-                    await stream.aclose()
-                    break
+            await wait_until_listening(port)
             async with client(port, "/?token=ada-token") as ws:
                 reply = await request(
                     ws, {"type": "action", "channel": "get_user", "data": {"user_id": 1}}

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from helpers import completed, error, free_port, subscribed
+from helpers import completed, error, free_port, subscribed, wait_until_listening
 from trio_websocket import ConnectionClosed, open_websocket
 
 from trio_socketapi import Connection, PublishError, Router, SocketAPI
@@ -593,17 +593,6 @@ async def test_a_failed_forward_says_why() -> None:
 # --- the command line over loopback -----------------------------------------------------------
 
 
-async def _wait_until_listening(port: int) -> None:
-    while True:
-        try:
-            stream = await trio.open_tcp_stream("127.0.0.1", port)
-        except OSError:
-            await trio.sleep(0.05)
-        else:
-            await stream.aclose()
-            return
-
-
 async def _wait_for_text(path: Path, text: str) -> None:
     # Polls the server's log; callers bound it with fail_after.
     while text not in await trio.Path(path).read_text():  # noqa: ASYNC110
@@ -625,7 +614,7 @@ async def test_cli_serves_the_example_and_sigint_closes_clients_with_1001(
         )
     try:
         with trio.fail_after(15):
-            await _wait_until_listening(port)
+            await wait_until_listening(port)
         with trio.fail_after(10):
             # A client that opens a connection and then reads nothing holds the shutdown in
             # its closing handshake, so a second Ctrl-C can arrive while the server is stopping.
