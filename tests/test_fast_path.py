@@ -39,12 +39,12 @@ async def test_raw_socket_is_found_over_loopback_tcp_and_not_in_memory() -> None
                 await ws.send_message('{"type":"action","channel":"ping"}')
                 assert "pong" in await ws.get_message()
                 (tcp,) = sessions(server)
-                sock = raw_socket(tcp.ws)
+                sock = raw_socket(tcp.transport)
                 assert isinstance(sock, socket.socket)
                 assert sock.type == socket.SOCK_STREAM
                 assert tcp._outbox._write_nowait is not None  # the direct write is in use
                 async with server.connect() as client:
                     await client.action("ping")
                     (memory,) = [s for s in sessions(server) if s is not tcp]
-                    assert raw_socket(memory.ws) is None
+                    assert raw_socket(memory.transport) is None
             nursery.cancel_scope.cancel()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 import trio
-from trio_websocket import WebSocketConnection, open_websocket
+from trio_websocket import open_websocket
 
 import trio_socketapi._session
 from trio_socketapi import Settings, SocketAPI
@@ -28,8 +28,8 @@ async def test_a_client_that_stalls_then_reads_gets_every_frame_whole_and_in_ord
     partial_writes = 0
     real_writer = trio_socketapi._session.nowait_writer
 
-    def counting_writer(ws: WebSocketConnection, sock: socket.socket) -> Callable[[bytes], int]:
-        write = real_writer(ws, sock)
+    def counting_writer(sock: socket.socket) -> Callable[[bytes], int]:
+        write = real_writer(sock)
 
         def write_nowait(frames: bytes) -> int:
             nonlocal partial_writes

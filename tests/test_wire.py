@@ -1,4 +1,5 @@
-"""Guards for the parts of trio-websocket that the fast write path relies on (see _wire.py)."""
+"""The bytes of a connection: frame encoding, the test client's raw write (the parts of
+trio-websocket it relies on, see _wire.py), and the handshake with data after it."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ from wsproto.connection import ConnectionState
 
 from trio_socketapi import Connection, Settings, SocketAPI
 from trio_socketapi._frames import text_frame
-from trio_socketapi._session import Session
 from trio_socketapi._wire import send_frames
-from trio_socketapi.testing import TestServer, client_frame, open_test_server, upgrade_request
+from trio_socketapi.testing import client_frame, open_test_server, upgrade_request
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 200_000])
@@ -23,39 +23,35 @@ def test_text_frame_header_lengths(size: int) -> None:
     assert len(frame) == header + size
 
 
-def only_session(server: TestServer) -> Session:
-    sessions = [s for s in server._server._connections.values() if s is not None]
-    assert len(sessions) == 1
-    return sessions[0]
-
-
-async def test_trio_websocket_still_has_what_the_write_path_uses() -> None:
+async def test_trio_websocket_still_has_what_the_test_clients_raw_write_uses() -> None:
     app = SocketAPI()
     seen: list[Connection] = []
 
     @app.action("hello")
-    async def hello(connection: Connection) -> str:
+    async def hello(connection: Connection, name: str) -> str:
         seen.append(connection)
-        return "hi"
+        return f"hi {name}"
 
     with trio.fail_after(5):
         async with open_test_server(app) as server, server.connect() as client:
-            await client.action("hello")
-            ws = only_session(server).ws
+            ws = client.ws
             assert isinstance(ws._stream_lock, trio.StrictFIFOLock)
             assert isinstance(ws._stream, trio.abc.Stream)
             assert ws._wsproto.state is ConnectionState.OPEN
+
+            # Pre-encoded frames and trio-websocket's own frames arrive in the order written.
+            one = b'{"type":"action","channel":"hello","data":{"name":"one"}}'
+            two = b'{"type":"action","channel":"hello","data":{"name":"two"}}'
+            await send_frames(ws, client_frame(0x1, one) + client_frame(0x1, two))
+            await ws.send_message('{"type":"action","channel":"hello","data":{"name":"three"}}')
+            replies = [(await client.receive_json())["data"] for _ in range(3)]
+            assert replies == ["hi one", "hi two", "hi three"]
             # The Host header comes from wsproto's Request event, not the header list.
             assert seen[0].headers["host"] == "testserver"
 
-            # Pre-encoded frames and trio-websocket's own frames arrive in the order written.
-            await send_frames(ws, text_frame(b'"one"') + text_frame(b'"two"'))
-            await ws.send_message('"three"')
-            assert [await client.receive_json() for _ in range(3)] == ["one", "two", "three"]
-
             await client.aclose()
             with pytest.raises(ConnectionClosed):
-                await send_frames(ws, text_frame(b'"late"'))
+                await send_frames(ws, client_frame(0x1, one))
 
 
 UPGRADE_REQUEST = upgrade_request()
@@ -92,8 +88,7 @@ BLANK_LINE = len(UPGRADE_REQUEST) - 4
 async def test_a_message_sent_along_with_the_upgrade_request_is_answered(
     chunks: list[bytes], autojump_clock: trio.abc.Clock
 ) -> None:
-    # A client that does not wait for the 101 (RFC 6455 says it should) still gets its answer;
-    # the open connection keeps none of wsproto's handshake state (release_handshake_state).
+    # A client that does not wait for the 101 (RFC 6455 says it should) still gets its answer.
     with trio.fail_after(5):
         async with open_test_server(add_app()) as server:
             client = await server.open_stream()
@@ -104,9 +99,6 @@ async def test_a_message_sent_along_with_the_upgrade_request_is_answered(
             while b'"data":3}' not in received:
                 received += await client.receive_some()
             assert received.startswith(b"HTTP/1.1 101 ")
-            handshake = only_session(server).ws._wsproto.handshake
-            assert handshake._h11_connection is None
-            assert not handshake._events
             await client.send_all(SECOND)
             while b'"data":7}' not in received:
                 received += await client.receive_some()

@@ -219,6 +219,9 @@ class AsgiSession(PeerSession):
     def ping_if_silent(self, now: float, interval: float) -> None:
         """Nothing: the ASGI server keeps the connection alive."""
 
+    def read_ahead_if_stuck(self) -> None:
+        """Nothing: the ASGI server reads, whatever the session is busy with."""
+
     async def run(self) -> None:
         """Serve until the client leaves or ``close`` is called; then send the close."""
         try:

@@ -1,8 +1,8 @@
 """What every session shares, whatever carries its frames: the outbox, the close, and the
 hand-off of each inbound message to the dispatcher.
 
-The native ``Session`` (trio-websocket) and the ``AsgiSession`` (an ASGI server's ``receive``
-and ``send``) differ only in how bytes come and go, so both build on ``PeerSession``: a
+The native ``Session`` (wsproto over a trio stream) and the ``AsgiSession`` (an ASGI server's
+``receive`` and ``send``) differ only in how bytes come and go, so both build on ``PeerSession``: a
 broadcast frame goes to the outbox without waiting (a full one closes the session with 1013, or
 drops the oldest data frame, as configured), a reply waits for room, and ``close`` records the
 first code, leaves the hub and cancels the session's nursery.

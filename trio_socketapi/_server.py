@@ -8,11 +8,11 @@ cancels whatever is left.
 
 ``open_server`` runs what surrounds a server for as long as it serves, in this order. Starting:
 the broker subscription first (so a lifespan or background task can broadcast), then the
-lifespans in registration order, then the background tasks and the keepalive sweep, then the
-caller's block (which accepts connections). Stopping, whether the block ended, failed or was
-cancelled: the background tasks are cancelled, every connection is closed with 1001, then the
-lifespans' teardown runs (so handlers can use what a lifespan opened until the last client is
-gone).
+lifespans in registration order, then the background tasks and the sweep (keepalive pings,
+read-ahead), then the caller's block (which accepts connections). Stopping, whether the block
+ended, failed or was cancelled: the background tasks are cancelled, every connection is closed
+with 1001, then the lifespans' teardown runs (so handlers can use what a lifespan opened until
+the last client is gone).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from typing import Any, Literal, Protocol
 
 import pydantic
 import trio
-from trio_websocket import wrap_server_stream
 
 from ._broker import Broadcast
 from ._connection import Connection
@@ -43,7 +42,6 @@ from ._metrics import render
 from ._open_files import ensure_open_files_for
 from ._presence import LocalPresence, encode_presence_event
 from ._protocol import (
-    CLOSE_REASONS,
     HOOK_FAILED,
     SHUTTING_DOWN,
     TOO_MANY_CONNECTIONS,
@@ -52,9 +50,13 @@ from ._protocol import (
 )
 from ._session import Session
 from ._settings import Settings
-from ._wire import ServerTransport, handshake_host, peer_address, release_handshake_state
+from ._websocket import WebSocketProtocol
+from ._wire import ServerTransport, accept, peer_address, read_upgrade_request, refuse
 
 logger = logging.getLogger("trio_socketapi")
+
+SWEEP_PERIOD = 1.0
+"""Seconds between the sweeps over the connections, at most."""
 
 
 class ServedSession(Protocol):
@@ -65,6 +67,9 @@ class ServedSession(Protocol):
 
     def ping_if_silent(self, now: float, interval: float) -> None:
         """Ping the client if it has been silent for ``interval``."""
+
+    def read_ahead_if_stuck(self) -> None:
+        """Keep reading for a reader busy since the last sweep (see _session.py)."""
 
 
 class Server:
@@ -118,28 +123,31 @@ class Server:
         client still sends, close), whatever path it took, cancellation included.
         """
         transport = ServerTransport(stream)
+        # Outside cancellation stops at this scope: shutdown() closes each connection itself.
+        # The connection counts until its closing handshake is over, so shutdown waits for it.
+        scope = trio.CancelScope(shield=True)
+        self._connections[scope] = None
         session: Session | None = None
         try:
-            async with trio.open_nursery() as nursery:
-                # Outside cancellation stops here: shutdown() closes each connection itself.
-                scope = nursery.cancel_scope
-                scope.shield = True
-                self._connections[scope] = None
+            with scope:
                 try:
-                    await self._serve_stream(transport, nursery, remote)
+                    await self._serve_stream(transport, scope, remote)
                 finally:
-                    popped = self._connections.pop(scope)
-                    session = popped if isinstance(popped, Session) else None
-                    if not self._connections:
-                        self._drained.set()
+                    served = self._connections[scope]
+                    session = served if isinstance(served, Session) else None
+                    self._connections[scope] = None  # only the closing handshake is left
         except Exception:
             logger.exception("connection failed")
         finally:
-            await transport.finish(
-                frame_aligned=session is None or session.frame_aligned,
-                close_timeout=self.settings.close_timeout,
-                not_after=self._shutdown_deadline,
-            )
+            try:
+                await transport.finish(
+                    close_timeout=self.settings.close_timeout,
+                    not_after=self._shutdown_deadline,
+                )
+            finally:
+                del self._connections[scope]
+                if not self._connections:
+                    self._drained.set()
             if session is not None:
                 _log_closed(session, transport)
 
@@ -230,20 +238,23 @@ class Server:
         with self.core.serving():
             await self.core.broker.run(self.deliver, task_status=task_status)
 
-    async def run_keepalive(self) -> None:
-        """Sweep the connections every quarter ``ping_interval`` and ping the silent ones.
+    async def run_sweep(self) -> None:
+        """Sweep the connections about once a second, or every quarter ``ping_interval`` if
+        that is shorter: ping the silent ones, and read ahead for readers stuck behind a
+        message (see _session.py).
 
         A client is pinged after between 1 and 1.25 ``ping_interval`` of silence.
         """
-        interval = self.settings.ping_interval
-        if interval is None:
-            return
+        ping_interval = self.settings.ping_interval
+        period = SWEEP_PERIOD if ping_interval is None else min(SWEEP_PERIOD, ping_interval / 4)
         while True:
-            await trio.sleep(interval / 4)
+            await trio.sleep(period)
             now = trio.current_time()
             for session in list(self._connections.values()):
                 if session is not None:
-                    session.ping_if_silent(now, interval)
+                    session.read_ahead_if_stuck()
+                    if ping_interval is not None:
+                        session.ping_if_silent(now, ping_interval)
 
     async def shutdown(self) -> None:
         """Close every connection with 1001, waiting at most ``shutdown_timeout`` for them; then
@@ -271,14 +282,14 @@ class Server:
     async def _serve_stream(
         self,
         transport: ServerTransport,
-        nursery: trio.Nursery,
+        scope: trio.CancelScope,
         remote: tuple[str, int] | None,
     ) -> None:
         settings = self.settings
         session = None
         peer = remote or peer_address(transport.transport)
         with trio.move_on_after(settings.handshake_timeout) as handshake:
-            session = await self._open_session(nursery, transport, peer)
+            session = await self._open_session(transport, peer)
         if handshake.cancelled_caught:
             self.core.counters.handshakes_timed_out += 1
             logger.debug(
@@ -287,9 +298,8 @@ class Server:
                 settings.handshake_timeout,
             )
         if session is None or self._shutting_down:
-            nursery.cancel_scope.cancel()
             return
-        self._connections[nursery.cancel_scope] = session
+        self._connections[scope] = session
         counters = self.core.counters
         counters.connections_open += 1
         counters.connections_total += 1
@@ -298,13 +308,11 @@ class Server:
             await session.run()
         except Exception:
             logger.exception("internal error on connection %s", _peer_text(peer))
-            with trio.move_on_after(settings.close_timeout):
-                code = CloseCode.INTERNAL_ERROR
-                await session.ws.aclose(code, CLOSE_REASONS[code])
+            session.close(CloseCode.INTERNAL_ERROR)
+            await session.send_close_frame()
         finally:
             counters.connections_open -= 1
         await self._announce_leaves(session.connection.id)
-        nursery.cancel_scope.cancel()
 
     async def run_presence(self) -> None:
         """Let the broker count (and refresh) this server's presence entries while it serves."""
@@ -367,7 +375,6 @@ class Server:
 
     async def _open_session(
         self,
-        nursery: trio.Nursery,
         transport: ServerTransport,
         peer: tuple[str, int] | None,
     ) -> Session | None:
@@ -376,27 +383,28 @@ class Server:
         received = await answer_unless_upgrade(transport.transport, self.http_site)
         if received is None:  # plain HTTP, answered (or nothing but a closed stream)
             return None
-        transport.unread(received)
-        request = await wrap_server_stream(
-            nursery,
-            transport,
-            message_queue_size=1,
-            max_message_size=settings.max_message_size,
-            receive_buffer_size=settings.receive_buffer_size,
-        )
-        connection = Connection.from_handshake(
-            request.path, request.headers, peer, handshake_host(request)
-        )
+        request = await read_upgrade_request(transport, received)
+        if request is None:  # not one wsproto accepts: refused already
+            return None
+        connection = Connection.from_handshake(request.path, request.headers, peer, request.host)
         refused = await self.admit(connection, tls=self.tls)
         if refused is not None:
-            await request.reject(refused.status_code, body=refused.reason.encode())
-            transport.note_refused()
+            await refuse(transport, request, refused.status_code, refused.reason.encode())
             return None
-        ws = await request.accept()
-        transport.ws = ws
-        release_handshake_state(ws)
-        session = Session(ws, connection, self._dispatcher, self.hub, settings, self.core.counters)
-        transport.on_client_gone = session.notice_client_gone
+        protocol = WebSocketProtocol(
+            await accept(transport, request), max_message_size=settings.max_message_size
+        )
+        transport.protocol = protocol
+        session = Session(
+            transport,
+            protocol,
+            connection,
+            self._dispatcher,
+            self.hub,
+            settings,
+            self.core.counters,
+            received=request.after_head,
+        )
         return session
 
 
@@ -464,7 +472,7 @@ async def open_server(server: Server) -> AsyncIterator[trio.Nursery]:
                 async with trio.open_nursery() as background:
                     for task in core.registry.background_tasks:
                         background.start_soon(task)
-                    background.start_soon(server.run_keepalive)
+                    background.start_soon(server.run_sweep)
                     background.start_soon(server.run_presence)
                     try:
                         yield nursery

@@ -87,7 +87,7 @@ class Settings:
     shutdown_timeout: float = attrs.field(default=5.0, validator=_positive)
     """Seconds a shutting-down server waits for its clients' closing handshakes (code 1001)."""
     receive_buffer_size: int = attrs.field(default=64 * 1024, validator=_positive)
-    """Bytes read from the socket per system call (trio-websocket's own default is 4 KiB)."""
+    """Bytes read from the socket per system call, at most."""
     allowed_origins: tuple[str, ...] | Literal["*"] = attrs.field(default=(), converter=_origins)
     """Browser origins allowed besides the server's own (``"*"``: any). A handshake whose
     ``Origin`` names another site is refused with 403, against cross-site WebSocket hijacking;
