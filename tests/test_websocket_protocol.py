@@ -150,3 +150,57 @@ def test_only_one_close_frame_is_ever_produced() -> None:
 
 def test_a_ping_frame_carries_its_payload() -> None:
     assert parse_server_frame(open_protocol().ping_frame(b"42")) == (PING, b"42")
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 200_000])
+def test_every_length_encoding_is_unmasked_to_the_same_payload(size: int) -> None:
+    protocol = open_protocol(max_message_size=1 << 20)
+    payload = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    stream = client_frame(BINARY, payload) + client_frame(TEXT, b"next")
+    protocol.receive(stream[:70_000])
+    protocol.receive(stream[70_000:])
+    assert list(protocol.messages) == [payload, "next"]
+
+
+def test_a_length_in_more_bytes_than_needed_is_a_violation() -> None:
+    protocol = open_protocol()
+    padded = bytes([0x81, 0x80 | 126, 0, 5]) + bytes(4) + b"hello"  # 5 in a 16-bit length
+    protocol.receive(padded)
+    assert protocol.ending is Ending.VIOLATION and not protocol.messages
+
+
+def test_a_new_message_inside_a_fragmented_one_is_a_violation() -> None:
+    protocol = open_protocol()
+    protocol.receive(client_frame(TEXT, b"part", fin=False) + client_frame(TEXT, b"whole"))
+    assert protocol.ending is Ending.VIOLATION and not protocol.messages
+
+
+def test_a_long_fragment_streams_through_with_a_ping_in_the_next_read() -> None:
+    protocol = open_protocol(max_message_size=1 << 20)
+    first = client_frame(BINARY, bytes(50_000), fin=False)
+    protocol.receive(first[:1000])
+    protocol.receive(first[1000:] + client_frame(PING, b"p"))
+    protocol.receive(client_frame(CONTINUATION, b"end"))
+    assert list(protocol.messages) == [bytes(50_000) + b"end"]
+    assert [parse_server_frame(reply) for reply in protocol.replies] == [(PONG, b"p")]
+
+
+def test_after_the_servers_close_discard_skips_to_the_clients_close_frame() -> None:
+    protocol = open_protocol()
+    assert protocol.closing_frame(1001, None) is not None
+    stream = client_frame(TEXT, b"still talking") + client_frame(CLOSE, close_payload(1000, "ok"))
+    assert not protocol.discard(stream[:5])
+    assert protocol.discard(stream[5:])
+    assert protocol.close_received == 1000
+
+
+def test_discard_skips_the_rest_of_a_message_that_was_over_the_limit() -> None:
+    protocol = open_protocol(max_message_size=100)
+    # The payload holds bytes that would read as a close frame if the splitter lost its place.
+    huge = client_frame(BINARY, client_frame(CLOSE, close_payload(4000)) * 1000, mask=bytes(4))
+    protocol.receive(huge[:3000])
+    assert protocol.ending is Ending.TOO_BIG
+    assert not protocol.discard(huge[3000:])
+    assert protocol.close_received is None
+    assert protocol.discard(client_frame(CLOSE, close_payload(1009)))
+    assert protocol.close_received == 1009

@@ -7,8 +7,9 @@ two steps there, on every path:
    sends is read and discarded until its close frame, its EOF, or ``close_timeout`` after the
    close was sent. Closing a socket with unread input makes the kernel send a reset, and a
    reset destroys what the client has not read yet: the close frame and replies before it.
-   While framing is intact wsproto finds the client's close frame; after a protocol violation
-   it cannot, so the tail of what arrives is checked for one instead (``ends_with_client_close``).
+   While framing is intact ``WebSocketProtocol.discard`` finds the client's close frame; after
+   a protocol violation it cannot, so the tail of what arrives is checked for one instead
+   (``ends_with_client_close``).
 2. The transport is closed.
 
 ``read_upgrade_request``, ``refuse`` and ``accept`` run the opening handshake on wsproto's own
@@ -37,7 +38,6 @@ from wsproto.connection import Connection as WsprotoConnection
 from wsproto.connection import ConnectionState, ConnectionType
 from wsproto.events import (
     AcceptConnection,
-    CloseConnection,
     RejectConnection,
     RejectData,
     Request,
@@ -133,7 +133,7 @@ class ServerTransport(trio.abc.Stream):
     async def _discard_until_client_closes(self) -> None:
         """Read and drop the client's bytes until its close frame or EOF."""
         protocol = self.protocol
-        parser = None if protocol is None or protocol.framing_lost else protocol.connection
+        parser = None if protocol is None or protocol.framing_lost else protocol
         look_for_close = protocol is not None  # not after a refused handshake: EOF only
         tail = b""
         while True:
@@ -144,13 +144,8 @@ class ServerTransport(trio.abc.Stream):
             if not data:
                 return
             if parser is not None:
-                parser.receive_data(bytes(data))
-                for event in parser.events():
-                    if isinstance(event, CloseConnection):
-                        if parser.state is ConnectionState.CLOSED:  # not a parse failure
-                            assert protocol is not None
-                            protocol.close_received = event.code
-                        return
+                if parser.discard(data):
+                    return
             elif look_for_close:
                 tail = (tail + data)[-LONGEST_CLOSE_FRAME:]
                 if ends_with_client_close(tail):
