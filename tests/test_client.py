@@ -451,6 +451,52 @@ async def test_a_refused_reconnect_is_not_retried(autojump_clock: Any) -> None:
 
 
 @pytest.mark.bound(30)
+async def test_a_reconnect_refused_with_503_is_retried_until_the_server_admits_it(
+    autojump_clock: Any,
+) -> None:
+    app = make_app()
+    refusals_left = 0
+
+    @app.on_handshake
+    async def gate(connection: Any) -> None:
+        nonlocal refusals_left
+        if refusals_left:
+            refusals_left -= 1
+            raise HandshakeRefused(503, "Shutting down")
+
+    server = Restartable(app)
+    async with trio.open_nursery() as nursery:
+        restart = trio.Event()
+
+        async def run_server() -> None:
+            async with server.running():
+                await restart.wait()
+            async with server.running():
+                await trio.sleep_forever()
+
+        nursery.start_soon(run_server)
+        await trio.testing.wait_all_tasks_blocked()
+        back = trio.Event()
+        async with (
+            connect(
+                URL,
+                connector=server.open_stream,
+                reconnect=FAST,
+                on_reconnect=lambda attempts: back.set(),
+            ) as client,
+            client.subscribe("news") as feed,
+        ):
+            refusals_left = 2
+            restart.set()
+            await back.wait()
+            await client.action("shout", text="back")
+            assert await feed.receive() == "back"  # resubscribed: the feed carries on
+        assert refusals_left == 0
+        assert server.connections == 1 + 2 + 1
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.bound(30)
 async def test_without_reconnect_a_drop_closes_the_client(autojump_clock: Any) -> None:
     server = Restartable(make_app())
     async with trio.open_nursery() as nursery:

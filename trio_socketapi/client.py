@@ -20,8 +20,9 @@ subscribes again to every subscription still open, logs a line and calls ``on_re
 Feeds carry on; on a channel with history the client resubscribes from the last offset it
 received, so the feed gets what was published meanwhile, each once and in order, or raises
 ``NotRecovered`` at that point (docs/history.md); on others that is not replayed. A refused
-handshake (HTTP 403, 401 …) is never retried: the client closes with ``HandshakeRejected``.
-The first connection is not retried either: ``connect`` raises its error.
+handshake (HTTP 403, 401 …) is never retried: the client closes with ``HandshakeRejected``;
+only 503 is, because it passes (the server is shutting down, or full). The first connection is
+not retried either: ``connect`` raises its error.
 
 ``compat=True`` talks to socketapi 0.2.0, which knows no ``id``: one request at a time, each
 reply matched by order, and one subscription per channel (socketapi's ``unsubscribe`` leaves the
@@ -122,11 +123,17 @@ class ConnectionLost(ClientClosed):
 
 
 class HandshakeRejected(ClientClosed):
-    """The server refused the WebSocket handshake with an HTTP status (never retried)."""
+    """The server refused the WebSocket handshake with an HTTP status (retried only if 503)."""
 
     def __init__(self, message: str, status_code: int) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+    @property
+    def passes(self) -> bool:
+        """Whether the refusal is one a reconnecting client waits out: 503, the server is
+        shutting down or at its connection limit (another worker or a restart will answer)."""
+        return self.status_code == 503
 
 
 @attrs.define(eq=False)
@@ -534,7 +541,7 @@ class Client:
         failures = 0
         while self._closed is None:
             policy = self._reconnect
-            if policy is None or isinstance(ended, HandshakeRejected):
+            if policy is None or (isinstance(ended, HandshakeRejected) and not ended.passes):
                 self._close(ended)
                 return
             if failures == 0:
