@@ -14,7 +14,7 @@ import pytest
 from wsproto.connection import Connection, ConnectionType
 from wsproto.frame_protocol import Opcode
 
-from trio_socketapi._websocket import MAX_CLOSE_REASON, Ending, WebSocketProtocol
+from trio_socketapi._websocket import BUFFERED_FRAME, MAX_CLOSE_REASON, Ending, WebSocketProtocol
 from trio_socketapi.testing import client_frame
 
 TEXT, BINARY, CONTINUATION = Opcode.TEXT, Opcode.BINARY, Opcode.CONTINUATION
@@ -204,3 +204,24 @@ def test_discard_skips_the_rest_of_a_message_that_was_over_the_limit() -> None:
     assert protocol.close_received is None
     assert protocol.discard(client_frame(CLOSE, close_payload(1009)))
     assert protocol.close_received == 1009
+
+
+def test_a_long_frame_trickling_in_is_assembled_without_buffering_it_again_and_again() -> None:
+    protocol = open_protocol(max_message_size=1 << 20)
+    text = "ü€x" * 20_000  # 120,000 bytes, characters cut across the pieces below
+    stream = client_frame(TEXT, text.encode()) + client_frame(TEXT, b"next")
+    for start in range(0, len(stream), 997):
+        protocol.receive(stream[start : start + 997])
+        # A long frame goes to wsproto piece by piece: re-joining all of it on every read would
+        # make a client sending one byte at a time cost the server quadratic time.
+        assert len(protocol._pending) <= BUFFERED_FRAME + 14
+    assert list(protocol.messages) == [text, "next"]
+
+
+def test_invalid_utf8_in_a_long_frame_is_still_a_violation() -> None:
+    protocol = open_protocol(max_message_size=1 << 20)
+    stream = client_frame(TEXT, b"a" * 50_000 + b"\xff")
+    protocol.receive(stream[:20_000])
+    protocol.receive(stream[20_000:])
+    assert protocol.ending is Ending.VIOLATION and protocol.violation is not None
+    assert protocol.violation[0] == 1007

@@ -4,11 +4,12 @@
 session reads with no task and no channel of its own (``_session.py`` feeds it):
 
 - the common frame, a whole masked text or binary message in one frame, is split, unmasked and
-  decoded here (``_simple_frame``), because wsproto's pure-Python parser cost a fifth of an rpc
-  round trip; every other frame (control frames, fragments, reserved bits or opcodes, anything
-  malformed, text that is not UTF-8) goes to wsproto whole or streamed, and wsproto checks it
-  as before. The splitter only reads frame headers to know where each frame ends, so the two
-  never disagree about the stream;
+  decoded here once all of it has arrived (``_simple_frame``; one longer than ``BUFFERED_FRAME``
+  that spans reads is streamed through wsproto instead), because wsproto's pure-Python parser
+  cost a fifth of an rpc round trip. Every other frame (control frames, fragments, reserved
+  bits or opcodes, anything malformed, text that is not UTF-8) goes to wsproto whole or
+  streamed, and wsproto checks it as before. The splitter only reads frame headers to know
+  where each frame ends, so the two never disagree about the stream;
 - assembling fragmented messages, under ``max_message_size`` counted in bytes (for a text
   message, its UTF-8 bytes, not its characters);
 - the frames the protocol calls for: a pong for every ping, in ``replies``;
@@ -33,6 +34,9 @@ from ._protocol import CLIENT_VIOLATION_CODES
 
 MAX_CLOSE_REASON = 123
 """UTF-8 bytes of reason a close frame has room for, after its status code."""
+BUFFERED_FRAME = 16 * 1024
+"""Payload bytes up to which a single-frame message split across reads is kept until whole;
+a longer one is streamed through wsproto instead."""
 _OPEN = ConnectionState.OPEN
 _REMOTE_CLOSING = ConnectionState.REMOTE_CLOSING
 _WHOLE_TEXT, _WHOLE_BINARY = 0x81, 0x82  # FIN set, no reserved bits, opcode 1 or 2
@@ -134,11 +138,14 @@ class WebSocketProtocol:
                         return
                     at = frame_end
                     break
-                if frame_end > end:
-                    break  # wait for the rest of the message (at most max_message_size)
-                if self._simple_frame(first, data, payload_at, frame_end):
-                    at = frame_end
-                    continue
+                if frame_end <= end:
+                    if self._simple_frame(first, data, payload_at, frame_end):
+                        at = frame_end
+                        continue
+                elif length <= BUFFERED_FRAME:
+                    break  # wait for the rest of a short frame
+                # else a long frame still arriving: wsproto takes its pieces as they come, so
+                # a client trickling it byte by byte costs no copy of all it sent so far
             opcode = first & 0x0F
             if opcode in (1, 2):
                 self._fragmented = not first & 0x80
