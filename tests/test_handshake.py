@@ -314,3 +314,53 @@ async def test_off_loopback_any_host_is_served_unless_allowed_hosts_lists_them(
             assert app.counters.handshakes_refused == 1
         async with open_test_server(make_app(Settings(allowed_hosts="*"))) as server:
             await assert_serves(server)
+
+
+async def exchange_head(port: int, head: str) -> bytes:
+    """Send ``head`` to 127.0.0.1:``port`` and read the whole answer until the server closes."""
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    async with stream:
+        await stream.send_all(head.encode())
+        received = b""
+        while (chunk := await stream.receive_some()) and len(received) < 65536:
+            received += chunk
+    return received
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "status", "says"),
+    [
+        # A missing key: 400, and the body names the header.
+        ("Sec-WebSocket-Key", None, b"400", b"Sec-WebSocket-Key"),
+        # A version the server does not speak: 426, with the version it does speak.
+        ("Sec-WebSocket-Version", "8", b"426", b"sec-websocket-version: 13\r\n"),
+    ],
+)
+async def test_a_malformed_upgrade_request_is_told_what_is_wrong_and_the_server_serves_on(
+    header: str, value: str | None, status: bytes, says: bytes
+) -> None:
+    app = make_app()
+    key = base64.b64encode(os.urandom(16)).decode()
+    headers = {
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": key,
+        "Sec-WebSocket-Version": "13",
+    }
+    if value is None:
+        del headers[header]
+    else:
+        headers[header] = value
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(app.serve, "127.0.0.1", 0)
+            lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+            head = f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{lines}\r\n"
+            answer = await exchange_head(port, head)
+            status_line, _, rest = answer.partition(b"\r\n")
+            assert status_line.startswith(b"HTTP/1.1 " + status)
+            assert b"content-type: text/plain; charset=utf-8" in rest.lower()
+            assert says.lower() in rest.lower()
+            assert status != b"426" or b"Unsupported Sec-WebSocket-Version" in rest
+            assert (await raw_handshake(port, f"127.0.0.1:{port}")).startswith(b"HTTP/1.1 101 ")
+            nursery.cancel_scope.cancel()

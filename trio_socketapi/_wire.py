@@ -213,8 +213,8 @@ async def read_upgrade_request(
     transport: ServerTransport, received: bytes
 ) -> UpgradeRequest | None:
     """Parse the upgrade request whose head (and maybe more) is ``received``; a request wsproto
-    cannot accept is answered with its refusal (400, or 426 for a WebSocket version it does not
-    speak) and ``None`` returned."""
+    cannot accept is answered with its refusal (400 saying what is wrong, or 426 for a WebSocket
+    version it does not speak) and ``None`` returned."""
     end = received.find(b"\r\n\r\n") + 4
     handshake = H11Handshake(ConnectionType.SERVER)
     try:
@@ -222,11 +222,15 @@ async def read_upgrade_request(
         event = next(handshake.events(), None)
     except RemoteProtocolError as error:
         hint = error.event_hint
-        refusal = hint if isinstance(hint, RejectConnection) else RejectConnection()
-        await _send_refusal(transport, handshake, refusal, b"")
+        status, headers, body = 400, [], str(error).encode()
+        if isinstance(hint, RejectConnection):  # 426 names the versions spoken
+            status, headers = hint.status_code, list(hint.headers)
+        if status == 426:  # wsproto's message would say the header is missing
+            body = b"Unsupported Sec-WebSocket-Version: this server speaks 13"
+        await _send_refusal(transport, handshake, status, body, headers)
         return None
     if not isinstance(event, Request):  # a complete head is a request or an error
-        await _send_refusal(transport, handshake, RejectConnection(), b"")
+        await _send_refusal(transport, handshake, 400, b"Bad Request")
         return None
     return UpgradeRequest(handshake, event, received[end:])
 
@@ -235,20 +239,23 @@ async def refuse(
     transport: ServerTransport, request: UpgradeRequest, status_code: int, body: bytes
 ) -> None:
     """Answer the upgrade request with ``status_code`` and a plain-text ``body``."""
+    await _send_refusal(transport, request.handshake, status_code, body)
+
+
+async def _send_refusal(
+    transport: ServerTransport,
+    handshake: H11Handshake,
+    status_code: int,
+    body: bytes,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     headers = [
+        *(headers or ()),
         (b"content-type", b"text/plain; charset=utf-8"),
         (b"content-length", str(len(body)).encode("ascii")),
     ]
     refusal = RejectConnection(status_code=status_code, headers=headers, has_body=True)
-    await _send_refusal(transport, request.handshake, refusal, body)
-
-
-async def _send_refusal(
-    transport: ServerTransport, handshake: H11Handshake, refusal: RejectConnection, body: bytes
-) -> None:
-    data = handshake.send(refusal)
-    if refusal.has_body:
-        data += handshake.send(RejectData(body))
+    data = handshake.send(refusal) + handshake.send(RejectData(body))
     transport.note_refused()
     with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
         await transport.send_all(data)
