@@ -415,17 +415,9 @@ async def test_it_gives_up_after_max_attempts_and_feeds_raise(autojump_clock: An
         assert server.connections == 1 + 3
 
 
-@pytest.mark.bound(30)
-async def test_a_refused_reconnect_is_not_retried(autojump_clock: Any) -> None:
-    app = make_app()
-    refusing = False
-
-    @app.on_handshake
-    async def gate(connection: Any) -> None:
-        if refusing:
-            raise HandshakeRefused(403, "go away")
-
-    server = Restartable(app)
+@asynccontextmanager
+async def restarted_once(server: Restartable) -> AsyncIterator[trio.Event]:
+    """Serve ``server`` until the yielded event is set, then restart it and serve on."""
     async with trio.open_nursery() as nursery:
         restart = trio.Event()
 
@@ -437,6 +429,22 @@ async def test_a_refused_reconnect_is_not_retried(autojump_clock: Any) -> None:
 
         nursery.start_soon(run_server)
         await trio.testing.wait_all_tasks_blocked()
+        yield restart
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.bound(30)
+async def test_a_refused_reconnect_is_not_retried(autojump_clock: Any) -> None:
+    app = make_app()
+    refusing = False
+
+    @app.on_handshake
+    async def gate(connection: Any) -> None:
+        if refusing:
+            raise HandshakeRefused(403, "go away")
+
+    server = Restartable(app)
+    async with restarted_once(server) as restart:
         async with (
             connect(URL, connector=server.open_stream, reconnect=FAST) as client,
             client.subscribe("news") as feed,
@@ -447,7 +455,6 @@ async def test_a_refused_reconnect_is_not_retried(autojump_clock: Any) -> None:
                 await feed.receive()
             assert rejected.value.status_code == 403
         assert server.connections == 2
-        nursery.cancel_scope.cancel()
 
 
 @pytest.mark.bound(30)
@@ -465,17 +472,7 @@ async def test_a_reconnect_refused_with_503_is_retried_until_the_server_admits_i
             raise HandshakeRefused(503, "Shutting down")
 
     server = Restartable(app)
-    async with trio.open_nursery() as nursery:
-        restart = trio.Event()
-
-        async def run_server() -> None:
-            async with server.running():
-                await restart.wait()
-            async with server.running():
-                await trio.sleep_forever()
-
-        nursery.start_soon(run_server)
-        await trio.testing.wait_all_tasks_blocked()
+    async with restarted_once(server) as restart:
         back = trio.Event()
         async with (
             connect(
@@ -493,7 +490,6 @@ async def test_a_reconnect_refused_with_503_is_retried_until_the_server_admits_i
             assert await feed.receive() == "back"  # resubscribed: the feed carries on
         assert refusals_left == 0
         assert server.connections == 1 + 2 + 1
-        nursery.cancel_scope.cancel()
 
 
 @pytest.mark.bound(30)
