@@ -79,11 +79,6 @@ class Session(PeerSession):
         self._taken_at_last_sweep = -1
         self._read_ahead: trio.Event | None = None  # set when a running read-ahead task ends
 
-    @property
-    def frame_aligned(self) -> bool:
-        """Whether the stream ends on a frame boundary, so a close frame may still follow."""
-        return self._outbox.frame_aligned
-
     def ping_if_silent(self, now: float, interval: float) -> None:
         """Start a keepalive ping if the client has been silent for ``interval`` (called by the
         server's sweep, so an idle connection costs no task of its own between pings)."""
