@@ -38,6 +38,7 @@ PACKAGE_ALL = [
     "SocketAPI",
     "__version__",
     "connect",
+    "fifo_scheduling",
 ]
 
 TESTING_ALL = [

@@ -14,6 +14,7 @@ from ._history import History, Publication
 from ._markers import Depends, RequiredOnSubscribe
 from ._protocol import CloseCode
 from ._router import Router
+from ._scheduling import fifo_scheduling
 from ._settings import Settings
 from .client import connect
 
@@ -40,4 +41,5 @@ __all__ = [
     "SocketAPI",
     "__version__",
     "connect",
+    "fifo_scheduling",
 ]

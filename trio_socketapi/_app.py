@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hmac
 import logging
@@ -11,7 +12,7 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import trio
 
@@ -30,6 +31,7 @@ from ._listeners import BindError
 from ._metrics import Metrics
 from ._registry import Registry
 from ._router import Router
+from ._scheduling import fifo_scheduling
 from ._server import serve
 from ._settings import Settings
 
@@ -256,19 +258,26 @@ class SocketAPI(LifecycleDecorators):
         *,
         ssl_context: ssl.SSLContext | None = None,
         reuse_port: bool = False,
+        scheduling: Literal["fifo", "trio"] = "fifo",
     ) -> None:
         """Serve in a new trio loop until Ctrl-C or SIGTERM, then shut down cleanly.
 
         If the address cannot be listened on (the port is busy), exits with one line naming it,
         ``error: cannot listen on 127.0.0.1:8000: Address already in use``, not a traceback.
+        ``scheduling="fifo"`` runs woken tasks first woken, first run, which keeps tail latency
+        down under load; ``"trio"`` keeps trio's random order (see docs/performance.md).
         """
+        if scheduling not in ("fifo", "trio"):
+            raise ValueError(f"scheduling must be 'fifo' or 'trio', not {scheduling!r}")
         if not logging.getLogger().handlers:
             logging.basicConfig(level=logging.INFO, format="%(message)s")
         serve = functools.partial(
             self.serve, host, port, ssl_context=ssl_context, reuse_port=reuse_port
         )
+        order = fifo_scheduling() if scheduling == "fifo" else contextlib.nullcontext()
         try:
-            trio.run(self._serve_until_signal, serve)
+            with order:
+                trio.run(self._serve_until_signal, serve)
         except BindError as exc:
             raise SystemExit(f"error: {exc}") from None
         except KeyboardInterrupt:

@@ -98,6 +98,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--ssl-keyfile", default=None, help="the certificate's private key (default: in certfile)"
     )
+    parser.add_argument(
+        "--scheduling",
+        choices=["fifo", "trio"],
+        default="fifo",
+        help="run woken tasks in the order they woke (fifo, the default) or in trio's random order",
+    )
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--log-level",
@@ -125,9 +131,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         tls = [] if ssl_context is None else ["--ssl-certfile", args.ssl_certfile]
         if ssl_context is not None and args.ssl_keyfile:
             tls += ["--ssl-keyfile", args.ssl_keyfile]
-        raise SystemExit(run_workers(args.app, host, port, args.workers, args.log_level, tls))
+        extra = [*tls, "--scheduling", args.scheduling]
+        raise SystemExit(run_workers(args.app, host, port, args.workers, args.log_level, extra))
     try:
-        app.run(args.host, args.port, ssl_context=ssl_context, reuse_port=args.reuse_port)
+        app.run(
+            args.host,
+            args.port,
+            ssl_context=ssl_context,
+            reuse_port=args.reuse_port,
+            scheduling=args.scheduling,
+        )
     except (OSError, PublishError) as exc:  # cannot bind; the broker (Redis) is unreachable
         raise SystemExit(f"error: cannot serve: {exc}") from exc
 
