@@ -3,6 +3,8 @@ trio-websocket it relies on, see _wire.py), and the handshake with data after it
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 import trio
 import trio.testing
@@ -11,7 +13,7 @@ from wsproto.connection import ConnectionState
 
 from trio_socketapi import Connection, Settings, SocketAPI
 from trio_socketapi._frames import text_frame
-from trio_socketapi._wire import send_frames
+from trio_socketapi._wire import ServerTransport, raw_socket, send_frames
 from trio_socketapi.testing import client_frame, open_test_server, upgrade_request
 
 
@@ -120,3 +122,69 @@ async def test_a_refused_handshake_with_data_after_it_is_answered_and_closed(
             assert b'"data"' not in received
             async with server.connect("/ws") as other:  # and the server goes on serving
                 assert (await other.action("add", {"a": 2, "b": 2}))["data"] == 4
+
+
+# -- ServerTransport's direct reads of the OS socket --------------------------------------------
+
+
+async def socket_pair_transport() -> tuple[ServerTransport, trio.socket.SocketType]:
+    ours, theirs = trio.socket.socketpair()
+    return ServerTransport(trio.SocketStream(ours)), theirs
+
+
+async def test_direct_reads_return_every_byte_after_short_and_full_reads() -> None:
+    transport, peer = await socket_pair_transport()
+    with peer:
+        await peer.send(b"0123456789")
+        assert await transport.receive_some(4096) == b"0123456789"  # short: waits first next
+        await peer.send(b"abcde")
+        assert await transport.receive_some(4096) == b"abcde"
+        await peer.send(b"x" * 6000)
+        first = await transport.receive_some(4096)  # full: tries recv first next
+        assert first == b"x" * 4096
+        assert await transport.receive_some(4096) == b"x" * 1904
+        peer.shutdown(socket.SHUT_WR)
+        assert await transport.receive_some(4096) == b""
+    await transport.aclose()
+
+
+@pytest.mark.parametrize("drained", [False, True], ids=["after a full read", "after a short read"])
+async def test_a_cancelled_direct_read_raises_cancelled_and_loses_no_bytes(drained: bool) -> None:
+    transport, peer = await socket_pair_transport()
+    with peer:
+        await peer.send(b"y" * (10 if drained else 4096))
+        await transport.receive_some(4096)
+        await peer.send(b"waiting")
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await transport.receive_some(4096)
+            pytest.fail("a cancelled read returned")  # pragma: no cover
+        assert scope.cancelled_caught
+        assert await transport.receive_some(4096) == b"waiting"
+    await transport.aclose()
+
+
+async def test_a_direct_read_waits_for_bytes_and_times_out_cleanly(autojump_clock: object) -> None:
+    transport, peer = await socket_pair_transport()
+    with peer:
+        await peer.send(b"short")
+        await transport.receive_some(4096)
+        with trio.move_on_after(5) as waiting:
+            await transport.receive_some(4096)
+        assert waiting.cancelled_caught
+        await peer.send(b"later")
+        assert await transport.receive_some(4096) == b"later"
+    await transport.aclose()
+
+
+@pytest.mark.parametrize("drained", [False, True], ids=["after a full read", "after a short read"])
+async def test_a_direct_read_of_a_closed_socket_raises_closed_resource_error(drained: bool) -> None:
+    transport, peer = await socket_pair_transport()
+    with peer:
+        await peer.send(b"z" * (10 if drained else 4096))
+        await transport.receive_some(4096)
+        raw = raw_socket(transport)
+        assert raw is not None
+        raw.close()
+        with pytest.raises(trio.ClosedResourceError):
+            await transport.receive_some(4096)
