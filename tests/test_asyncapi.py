@@ -172,6 +172,26 @@ async def test_asyncapi_json_is_served_unless_turned_off(on: bool) -> None:
             nursery.cancel_scope.cancel()
     if on:
         assert head.startswith(b"HTTP/1.1 200 ") and b"Content-Type: application/json" in head
-        assert json.loads(body) == json.loads(json.dumps(app.asyncapi()))
+        served = app.asyncapi(host="127.0.0.1", port=port)
+        assert json.loads(body) == json.loads(json.dumps(served))
     else:
         assert head.startswith(b"HTTP/1.1 404 ")
+
+
+async def test_asyncapi_json_names_the_port_the_server_got_not_the_zero_it_asked_for() -> None:
+    app = SocketAPI(host="localhost", port=8123)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(app.serve, "127.0.0.1", 0)
+            _, body = await get(port, "/asyncapi.json")
+            nursery.cancel_scope.cancel()
+    assert port != 0
+    assert json.loads(body)["servers"]["default"]["host"] == f"127.0.0.1:{port}"
+    # The app's own description still names the address it was configured with.
+    assert app.asyncapi()["servers"]["default"]["host"] == "localhost:8123"
+
+
+def test_asyncapi_can_name_another_address() -> None:
+    app = SocketAPI(host="localhost", port=8123)
+    document = app.asyncapi(host="api.example.com", port=443)
+    assert document["servers"]["default"]["host"] == "api.example.com:443"

@@ -179,10 +179,11 @@ class SocketAPI(LifecycleDecorators):
         self._core.handshake_hooks.append(hook)
         return hook
 
-    def asyncapi(self) -> dict[str, Any]:
+    def asyncapi(self, *, host: str | None = None, port: int | None = None) -> dict[str, Any]:
         """The AsyncAPI 3.0.0 document of this app's actions and channels, as a dict.
 
-        One ``ws`` server at the app's ``host``:``port``; every action and channel with its
+        One ``ws`` server at ``host``:``port`` (by default the app's; ``/asyncapi.json`` names
+        the address the server listens on, with the port it got); every action and channel with its
         frames, their JSON Schemas from the handlers' annotations (``Connection`` parameters
         left out), path parameters as channel parameters, titles and descriptions from
         docstrings (docs/asyncapi.md). Served at ``GET /asyncapi.json`` unless
@@ -193,8 +194,8 @@ class SocketAPI(LifecycleDecorators):
             title=self.title,
             version=self.version,
             description=self.description,
-            host=self.host,
-            port=self.port,
+            host=self.host if host is None else host,
+            port=self.port if port is None else port,
         )
 
     def static(self, path: str, directory: str | os.PathLike[str]) -> None:

@@ -11,7 +11,7 @@ server for as long as it receives broadcasts, changes the serving state.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -30,6 +30,13 @@ from ._registry import Registry
 
 HandshakeHook = Callable[[Connection], Awaitable[None]]
 """``async def hook(connection)``, run before a connection is accepted."""
+
+
+class DocumentBuilder(Protocol):
+    """``SocketAPI.asyncapi``: the AsyncAPI document, its server at ``host``:``port`` (``None``:
+    the app's own)."""
+
+    def __call__(self, *, host: str | None = None, port: int | None = None) -> dict[str, Any]: ...
 
 
 class Forwarder(Protocol):
@@ -55,7 +62,7 @@ class AppCore:
     metrics: Metrics = attrs.field(factory=Metrics)
     handshake_hooks: list[HandshakeHook] = attrs.field(factory=list)
     static_mounts: list[StaticMount] = attrs.field(factory=list)
-    document: Callable[[], Mapping[str, Any]] | None = None
+    document: DocumentBuilder | None = None
     """The app's AsyncAPI document (``SocketAPI.asyncapi``), served at ``/asyncapi.json``."""
     servers_running: int = 0
     """How many servers (or test servers) of this app run in this process."""

@@ -29,7 +29,7 @@ import trio
 
 from ._broker import Broadcast
 from ._connection import Connection
-from ._core import AppCore
+from ._core import AppCore, DocumentBuilder
 from ._dispatch import Dispatcher
 from ._frames import text_frame
 from ._handshake import LOOPBACK_HOSTS, HandshakeRefused, check_handshake, is_loopback
@@ -94,6 +94,8 @@ class Server:
         self.hub = Hub(core.counters)
         self.presence = LocalPresence()
         """The presence entries of this server's connections."""
+        self.address: tuple[str | None, int] | None = None
+        """The host it was asked to listen on and the port it got, once it listens (``serve``)."""
         self._metrics = core.metrics if settings.serve_metrics else None
         self._dispatcher = Dispatcher(
             core.registry,
@@ -226,7 +228,9 @@ class Server:
             metrics=(lambda: render(core.counters, core.metrics))
             if settings.serve_metrics
             else None,
-            asyncapi=_document_json(core.document) if settings.serve_asyncapi else None,
+            asyncapi=_document_json(core.document, self.address)
+            if settings.serve_asyncapi
+            else None,
             mounts=core.static_mounts,
             allowed_hosts=self.allowed_hosts,
         )
@@ -428,6 +432,7 @@ async def serve(
     if ssl_context is not None:
         listeners = [trio.SSLListener(listener, ssl_context) for listener in listeners]
     server = Server(core, settings, tls=ssl_context is not None, loopback=loopback)
+    server.address = (host, bound_port)
     try:
         async with open_server(server) as nursery:
             await nursery.start(_listen, server, listeners, nursery)
@@ -541,11 +546,15 @@ async def _listen(
         )
 
 
-def _document_json(document: Callable[[], Mapping[str, Any]] | None) -> Callable[[], bytes] | None:
-    """``/asyncapi.json``'s body, built per request (the document is cheap and always current)."""
+def _document_json(
+    document: DocumentBuilder | None, address: tuple[str | None, int] | None
+) -> Callable[[], bytes] | None:
+    """``/asyncapi.json``'s body, built per request (the document is cheap and always current),
+    naming the address the server listens on: the port it got, not the 0 it may have asked for."""
     if document is None:
         return None
-    return lambda: to_json(document())
+    host, port = (None, None) if address is None else address
+    return lambda: to_json(document(host=host, port=port))
 
 
 def _peer_text(peer: tuple[str, int] | None) -> str:
