@@ -132,6 +132,19 @@ async def socket_pair_transport() -> tuple[ServerTransport, trio.socket.SocketTy
     return ServerTransport(trio.SocketStream(ours)), theirs
 
 
+AFTER_A_READ = pytest.mark.parametrize(
+    "drained", [False, True], ids=["after a full read", "after a short read"]
+)
+
+
+async def transport_after_one_read(drained: bool) -> tuple[ServerTransport, trio.socket.SocketType]:
+    """A transport whose first read came back short (``drained``) or filled the buffer."""
+    transport, peer = await socket_pair_transport()
+    await peer.send(b"y" * (10 if drained else 4096))
+    assert len(await transport.receive_some(4096)) == (10 if drained else 4096)
+    return transport, peer
+
+
 async def test_direct_reads_return_every_byte_after_short_and_full_reads() -> None:
     transport, peer = await socket_pair_transport()
     with peer:
@@ -148,12 +161,10 @@ async def test_direct_reads_return_every_byte_after_short_and_full_reads() -> No
     await transport.aclose()
 
 
-@pytest.mark.parametrize("drained", [False, True], ids=["after a full read", "after a short read"])
+@AFTER_A_READ
 async def test_a_cancelled_direct_read_raises_cancelled_and_loses_no_bytes(drained: bool) -> None:
-    transport, peer = await socket_pair_transport()
+    transport, peer = await transport_after_one_read(drained)
     with peer:
-        await peer.send(b"y" * (10 if drained else 4096))
-        await transport.receive_some(4096)
         await peer.send(b"waiting")
         with trio.CancelScope() as scope:
             scope.cancel()
@@ -177,12 +188,10 @@ async def test_a_direct_read_waits_for_bytes_and_times_out_cleanly(autojump_cloc
     await transport.aclose()
 
 
-@pytest.mark.parametrize("drained", [False, True], ids=["after a full read", "after a short read"])
+@AFTER_A_READ
 async def test_a_direct_read_of_a_closed_socket_raises_closed_resource_error(drained: bool) -> None:
-    transport, peer = await socket_pair_transport()
+    transport, peer = await transport_after_one_read(drained)
     with peer:
-        await peer.send(b"z" * (10 if drained else 4096))
-        await transport.receive_some(4096)
         raw = raw_socket(transport)
         assert raw is not None
         raw.close()
